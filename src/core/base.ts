@@ -1,0 +1,120 @@
+/**
+ * The transformation core: `identity`, `setToZero`, `stateless`, `chain`, `applyUpdates`.
+ *
+ * Reference: Optax `base.py` and `combine.py` (Babuschkin et al., 2020, "The DeepMind JAX Ecosystem").
+ */
+import { checkOperands, defineElementwise, Tensor } from '../tensor/tensor.js'
+import { BackendError, StructureError } from '../errors.js'
+import * as tree from '../tree/index.js'
+import { elementwiseTree, frozen } from './internal.js'
+import type { EmptyState, GradientTransformation, Params } from './types.js'
+
+const emptyState: EmptyState = frozen({})
+
+/**
+ * The transformation that passes updates through unchanged: u ↦ u. Its state is `{}`.
+ *
+ * @example
+ * ```ts
+ * const [u] = identity().update(grads, {})   // u === grads
+ * ```
+ */
+export const identity = (): GradientTransformation<EmptyState> =>
+  frozen({
+    init: () => emptyState,
+    update: (updates: Params, state: EmptyState) => [updates, state] as const,
+  })
+
+/**
+ * The transformation that zeroes every update: u ↦ 0 (also NaN and ±∞ entries), keeping shapes and
+ * backends. Useful to freeze parameters in `multiTransform`.
+ *
+ * @example
+ * ```ts
+ * const [zeros] = setToZero().update(grads, {})
+ * ```
+ */
+export const setToZero = (): GradientTransformation<EmptyState> =>
+  frozen({
+    init: () => emptyState,
+    update: (updates: Params, state: EmptyState) =>
+      [zerosLikeTree(updates), state] as const,
+  })
+
+/**
+ * A transformation without state from a pure function of the updates (and the params).
+ *
+ * @example
+ * ```ts
+ * const negate = stateless((u) => tree.map((x: Tensor) => scaleTensor(x, -1))(u))
+ * ```
+ */
+export const stateless = (f: (updates: Params, params?: Params) => Params): GradientTransformation<EmptyState> =>
+  frozen({
+    init: () => emptyState,
+    update: (updates: Params, state: EmptyState, params?: Params) => [f(updates, params), state] as const,
+  })
+
+// `any` is needed here: GradientTransformation<S> is invariant in S.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyTransformation = GradientTransformation<any>
+
+/** The state of a transformation. */
+export type StateOf<T> = T extends GradientTransformation<infer S> ? S : never
+
+/** The tuple of states of a chain, inferred from its transformations. */
+export type ChainState<Ts extends readonly AnyTransformation[]> = { readonly [K in keyof Ts]: StateOf<Ts[K]> }
+
+/**
+ * Composes transformations left to right: the updates flow through each in turn, and the state is
+ * the tuple of their states. `chain()` is the identity; `chain(a, chain(b, c))` equals
+ * `chain(chain(a, b), c)` on updates.
+ *
+ * @example
+ * ```ts
+ * const opt = chain(trace({ decay: 0.9 }), scaleByLearningRate(0.01))
+ * const state = opt.init(params)          // readonly [TraceState, ScaleByLearningRateState]
+ * const [updates, next] = opt.update(grads, state, params)
+ * ```
+ */
+export const chain = <Ts extends readonly AnyTransformation[]>(...transforms: Ts): GradientTransformation<ChainState<Ts>> =>
+  frozen({
+    init: (params: Params) => frozen(transforms.map((t) => t.init(params))) as unknown as ChainState<Ts>,
+    update: (updates: Params, state: ChainState<Ts>, params?: Params) => {
+      if (!Array.isArray(state) || state.length !== transforms.length) {
+        throw new StructureError('', `chain of ${transforms.length} transformations got a state of ${Array.isArray(state) ? `length ${state.length}` : typeof state}`)
+      }
+      let u = updates
+      const next = transforms.map((t, i) => {
+        const [u2, s2] = t.update(u, (state as readonly unknown[])[i], params)
+        u = u2
+        return s2
+      })
+      return [u, frozen(next) as unknown as ChainState<Ts>] as const
+    },
+  })
+
+const applyOp = defineElementwise({ name: 'applyUpdates', inputs: ['p', 'u'], outputs: ['p + u'] })
+
+/**
+ * New parameters θ + u (the updates already carry the sign and learning rate). Throws a
+ * StructureError / ShapeError / BackendError naming the path where params and updates disagree.
+ *
+ * @example
+ * ```ts
+ * const params2 = applyUpdates(params, updates)
+ * ```
+ */
+export const applyUpdates = (params: Params, updates: Params): Params =>
+  elementwiseTree(applyOp, [
+    ['params', params],
+    ['updates', updates],
+  ])[0]!
+
+/** Zeros shaped like `params` (on the same backends), e.g. for a moment buffer. */
+export const zerosLikeTree = (params: Params): Params =>
+  tree.map((p: Tensor, path) => {
+    if (!(p instanceof Tensor)) throw new BackendError(path, `leaf is not a Tensor: ${String(p)}`)
+    checkOperands([p], path)
+    return p.backend.fill(p.shape, 0)
+  })(params)

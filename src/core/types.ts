@@ -1,0 +1,24 @@
+import type { Tensor } from '../tensor/tensor.js'
+import type { Tree } from '../tree/index.js'
+
+/** Parameters, gradients and updates: trees of tensors of one structure. */
+export type Params = Tree<Tensor>
+
+/**
+ * A gradient transformation: a pair of pure functions over explicit state, as in Optax.
+ * `update(updates, state, params?)` returns the transformed updates and the next state; neither
+ * function mutates its arguments.
+ */
+export interface GradientTransformation<S> {
+  readonly init: (params: Params) => S
+  readonly update: (updates: Params, state: S, params?: Params) => readonly [Params, S]
+}
+
+/** A function of the step count (0 at the first update). */
+export type Schedule = (step: number) => number
+
+/** A hyperparameter that is either constant or varies with the step. */
+export type ScalarOrSchedule = number | Schedule
+
+/** The state of a stateless transformation. */
+export type EmptyState = Readonly<Record<string, never>>

@@ -1,0 +1,77 @@
+/**
+ * Hyperparameter validation with io-ts. Each codec's name is the human description of its allowed
+ * range; a failed decode becomes a `HyperparameterError` naming the transform, the field, the value
+ * and that range.
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import * as t from 'io-ts'
+import { HyperparameterError } from '../errors.js'
+import type { ScalarOrSchedule } from './types.js'
+
+const number = (name: string, ok: (n: number) => boolean) =>
+  new t.Type<number, number, unknown>(
+    name,
+    (u): u is number => typeof u === 'number' && ok(u),
+    (u, c) => (typeof u === 'number' && ok(u) ? t.success(u) : t.failure(u, c)),
+    t.identity,
+  )
+
+/** Codecs for the usual hyperparameter ranges; each name states the range. */
+export const ranges = {
+  finite: number('a finite number', Number.isFinite),
+  nonNegative: number('a finite number ≥ 0', (n) => Number.isFinite(n) && n >= 0),
+  positive: number('a finite number > 0', (n) => Number.isFinite(n) && n > 0),
+  /** [0, 1): decay rates such as momentum and Adam's β. */
+  unitInterval: number('a number in [0, 1)', (n) => n >= 0 && n < 1),
+  positiveInteger: number('an integer ≥ 1', (n) => Number.isInteger(n) && n >= 1),
+  boolean: t.boolean,
+} as const
+
+const scheduleCodec = new t.Type<(step: number) => number, (step: number) => number, unknown>(
+  'a schedule (step) => number',
+  (u): u is (step: number) => number => typeof u === 'function',
+  (u, c) => (typeof u === 'function' ? t.success(u as (step: number) => number) : t.failure(u, c)),
+  t.identity,
+)
+
+/** A non-negative number or a schedule; the schedule's values are checked when it is evaluated. */
+export const nonNegativeOrSchedule = new t.Type<ScalarOrSchedule, ScalarOrSchedule, unknown>(
+  'a finite number ≥ 0 or a schedule (step) => number',
+  (u): u is ScalarOrSchedule => ranges.nonNegative.is(u) || scheduleCodec.is(u),
+  (u, c) => (ranges.nonNegative.is(u) || scheduleCodec.is(u) ? t.success(u as ScalarOrSchedule) : t.failure(u, c)),
+  t.identity,
+)
+
+/**
+ * Validates `value` against a record of codecs; returns it typed, or throws the
+ * `HyperparameterError` of the first invalid field. Unknown fields are rejected too, so typos
+ * (`learning_rate`) do not pass silently.
+ */
+export const validate = <P extends t.Props>(transform: string, props: P, value: unknown): t.TypeOf<t.TypeC<P>> => {
+  if (typeof value !== 'object' || value === null) throw new HyperparameterError(transform, 'options', value, 'an options object')
+  for (const k of Object.keys(value)) {
+    if (!(k in props)) throw new HyperparameterError(transform, k, (value as Record<string, unknown>)[k], `no such option; known options are ${Object.keys(props).join(', ')}`)
+  }
+  const result = t.type(props).decode(value)
+  if (E.isRight(result)) return result.right
+  const error = result.left[0]!
+  const field = error.context
+    .map((c) => c.key)
+    .filter((k) => k !== '')
+    .join('.')
+  const codec = error.context[error.context.length - 1]!.type
+  throw new HyperparameterError(transform, field, error.value, codec.name)
+}
+
+/** Evaluates a number-or-schedule at `step` and checks the value against `range`. */
+export const evaluate = (
+  transform: string,
+  field: string,
+  value: ScalarOrSchedule,
+  step: number,
+  range: t.Type<number, number, unknown> = ranges.nonNegative,
+): number => {
+  const v = typeof value === 'function' ? value(step) : value
+  if (!range.is(v)) throw new HyperparameterError(transform, `${field}(step ${step})`, v, range.name)
+  return v
+}

@@ -1,0 +1,252 @@
+/**
+ * The gpu.js backend. Tensors are device-resident gpu.js pipeline results (WebGPU storage buffers,
+ * GL textures, or WebAssembly/cpu typed arrays, depending on the mode) and stay on the device between
+ * operations. The mode is always chosen explicitly; nothing is auto-selected.
+ *
+ * gpu.js WebGPU kernels return Promises. A tensor handle hides that: its storage holds the pending
+ * result, later operations queue behind it, and only `read` is asynchronous. Every kernel runs with
+ * `pipeline: true, immutable: true`, so each call owns a fresh output; releasing a tensor deletes its
+ * buffer once every operation that reads it has been submitted.
+ */
+import { createRequire } from 'node:module'
+import { DisposedTensorError, UnsupportedError } from '../errors.js'
+import { type Backend, type ElementwiseOp, Tensor, shapeSize, track } from './tensor.js'
+
+/** The gpu.js modes fluxion accepts. `webgl2` and `headlessgl` need a GL context (a browser or the `gl` package). */
+export type GpuMode = 'webgpu' | 'webgl2' | 'headlessgl' | 'webasm' | 'cpu'
+
+export const gpuModes: readonly GpuMode[] = ['webgpu', 'webgl2', 'headlessgl', 'webasm', 'cpu']
+
+/** Options of `createGpuBackend`. */
+export interface GpuBackendOptions {
+  /** The gpu.js mode, required: no silent auto-selection. */
+  readonly mode: GpuMode
+}
+
+// A gpu.js pipeline result: a typed array (webasm, cpu) or a device object with toArray/delete.
+type DeviceValue = Float32Array | { toArray(): Float32Array | Promise<Float32Array>; delete?(): void }
+
+interface GpuStorage {
+  readonly value: DeviceValue | Promise<DeviceValue>
+  /** Settles once every operation queued so far that reads this tensor has been submitted. */
+  readers: Promise<unknown> | undefined
+}
+
+type Kernel = (...args: unknown[]) => DeviceValue | Promise<DeviceValue>
+
+interface GpuJs {
+  GPU: {
+    new (settings: { mode: string }): {
+      createKernel(source: string, settings: Record<string, unknown>): Kernel
+      destroy(): Promise<void> | void
+    }
+    isWebGPUAvailable(): Promise<boolean>
+    isHeadlessGLSupported: boolean
+    isWebGL2Supported: boolean
+    isWebAssemblySupported: boolean
+  }
+  WebGPUContext?: { destroy(): void }
+}
+
+const isPromise = <T>(v: unknown): v is Promise<T> => typeof (v as { then?: unknown })?.then === 'function'
+
+const kernelSource = (op: ElementwiseOp, output: number): string => {
+  const params = [...op.inputs.map((n) => `in_${n}`), ...op.scalars].join(', ')
+  const body = [
+    ...op.inputs.map((n) => `const ${n} = in_${n}[this.thread.x];`),
+    ...op.lets.map(([n, e]) => `const ${n} = ${e};`),
+    `return ${op.outputs[output]};`,
+  ]
+  return `function kernel(${params}) { ${body.join(' ')} }`
+}
+
+const argumentTypes = (op: ElementwiseOp): Record<string, string> => {
+  const types: Record<string, string> = {}
+  for (const n of op.inputs) types[`in_${n}`] = 'Array'
+  for (const n of op.scalars) types[n] = 'Float'
+  return types
+}
+
+let webgpuInstalledByUs = 0
+
+/**
+ * Creates a gpu.js backend in the given mode. Throws `UnsupportedError` when the mode cannot run
+ * here (no WebGPU adapter, no GL context). In Node, `webgpu` mode loads Dawn from the `webgpu`
+ * package; call `await backend.destroy()` when done so the process can exit.
+ *
+ * @example
+ * ```ts
+ * const gpu = await createGpuBackend({ mode: 'webasm' })
+ * const t = fromArray([1, 2, 3], [3], gpu)
+ * await read(t) // Float32Array [1, 2, 3]
+ * await gpu.destroy()
+ * ```
+ */
+export const createGpuBackend = async (options: GpuBackendOptions): Promise<Backend> => {
+  const mode = options?.mode
+  if (!gpuModes.includes(mode)) {
+    throw new UnsupportedError(`createGpuBackend: mode = ${JSON.stringify(mode)} is invalid; expected one of ${gpuModes.join(', ')}`)
+  }
+  const require = createRequire(import.meta.url)
+  let installedNavigator = false
+  if (mode === 'webgpu') {
+    const g = globalThis as { navigator?: { gpu?: unknown } }
+    if (!g.navigator?.gpu) {
+      let dawn: { create(flags: string[]): unknown; globals: object }
+      try {
+        dawn = require('webgpu')
+      } catch (e) {
+        throw new UnsupportedError(`createGpuBackend: webgpu mode needs the 'webgpu' package (Dawn) in Node: ${(e as Error).message}`)
+      }
+      Object.assign(globalThis, dawn.globals)
+      Object.defineProperty(globalThis, 'navigator', { value: { gpu: dawn.create([]) }, configurable: true, writable: true })
+      installedNavigator = true
+      webgpuInstalledByUs++
+    } else if (webgpuInstalledByUs > 0) {
+      webgpuInstalledByUs++
+      installedNavigator = true
+    }
+  }
+  const gpujs = require('gpu.js') as GpuJs
+  const { GPU } = gpujs
+  const unavailable = (why: string) => new UnsupportedError(`createGpuBackend: mode '${mode}' is not available here: ${why}`)
+  const teardownNavigator = () => {
+    if (!installedNavigator) return
+    installedNavigator = false
+    if (--webgpuInstalledByUs === 0) {
+      gpujs.WebGPUContext?.destroy()
+      delete (globalThis as { navigator?: unknown }).navigator
+    }
+  }
+  if (mode === 'webgpu' && !(await GPU.isWebGPUAvailable())) {
+    teardownNavigator()
+    throw unavailable('no WebGPU adapter answered (in Node on Linux, install a Vulkan driver, e.g. SwiftShader from Debian chromium with VK_ICD_FILENAMES)')
+  }
+  if (mode === 'headlessgl' && !GPU.isHeadlessGLSupported) throw unavailable('the optional `gl` package is not installed')
+  if (mode === 'webgl2' && !GPU.isWebGL2Supported) throw unavailable('no WebGL2 context (browsers only)')
+  if (mode === 'webasm' && !GPU.isWebAssemblySupported) throw unavailable('WebAssembly is not supported')
+
+  const gpu = new GPU({ mode })
+  const live = new Set<number>()
+  const kernels = new Map<string, Kernel>()
+  const elementwiseIds = new WeakMap<ElementwiseOp, number>()
+  let nextOpId = 0
+  let destroyed = false
+
+  const kernel = (key: string, source: string, settings: Record<string, unknown>): Kernel => {
+    let k = kernels.get(key)
+    if (!k) {
+      k = gpu.createKernel(source, { pipeline: true, immutable: true, tactic: 'precision', ...settings })
+      kernels.set(key, k)
+    }
+    return k
+  }
+
+  const make = (shape: readonly number[], value: DeviceValue | Promise<DeviceValue>): Tensor => {
+    if (isPromise(value)) value.catch(() => undefined) // surfaced by read(); avoid unhandled rejections
+    const storage: GpuStorage = { value, readers: undefined }
+    const t = new Tensor(backend, shape, storage)
+    live.add(t.id)
+    return track(t)
+  }
+  const storageOf = (t: Tensor): GpuStorage => t.storage as GpuStorage
+
+  /** Runs `k` once every input is available; registers the call as a reader of each input. */
+  const launch = (k: Kernel, inputs: readonly Tensor[], scalars: readonly number[]): DeviceValue | Promise<DeviceValue> => {
+    const values = inputs.map((t) => storageOf(t).value)
+    let result: DeviceValue | Promise<DeviceValue>
+    if (values.some(isPromise)) result = Promise.all(values).then((vs) => k(...vs, ...scalars))
+    else result = k(...values, ...scalars)
+    if (isPromise(result)) {
+      const settled = result.then(() => undefined, () => undefined)
+      for (const t of inputs) {
+        const s = storageOf(t)
+        s.readers = s.readers ? Promise.all([s.readers, settled]).then(() => undefined) : settled
+      }
+    }
+    return result
+  }
+
+  const checkAlive = () => {
+    if (destroyed) throw new UnsupportedError(`backend ${backend.name} was destroyed`)
+  }
+
+  const emptyOr = (shape: readonly number[], f: () => Tensor): Tensor =>
+    shapeSize(shape) === 0 ? make(shape, new Float32Array(0)) : f()
+
+  const backend: Backend = {
+    name: `gpu:${mode}`,
+    fromData: (values, shape) => {
+      checkAlive()
+      const n = shapeSize(shape)
+      if (values.length !== n) throw new RangeError(`fromData: ${values.length} values for shape [${shape.join(', ')}]`)
+      const copy = Float32Array.from(values)
+      if (mode === 'webasm' || mode === 'cpu' || n === 0) return make(shape, copy)
+      const k = kernel(`upload#${n}`, 'function kernel(a) { return a[this.thread.x]; }', { output: [n], argumentTypes: { a: 'Array' } })
+      return make(shape, k(copy))
+    },
+    fill: (shape, value) => {
+      checkAlive()
+      return emptyOr(shape, () => {
+        const n = shapeSize(shape)
+        const k = kernel(`fill#${n}`, 'function kernel(v) { return v; }', { output: [n], argumentTypes: { v: 'Float' } })
+        return make(shape, k(value))
+      })
+    },
+    elementwise: (op, inputs, scalars) => {
+      checkAlive()
+      const shape = inputs[0]!.shape
+      const n = inputs[0]!.size
+      if (n === 0) return op.outputs.map(() => make(shape, new Float32Array(0)))
+      let opId = elementwiseIds.get(op)
+      if (opId === undefined) elementwiseIds.set(op, (opId = nextOpId++))
+      return op.outputs.map((_, i) => {
+        const k = kernel(`${op.name}/${opId}/${i}#${n}`, kernelSource(op, i), { output: [n], argumentTypes: argumentTypes(op) })
+        return make(shape, launch(k, inputs, scalars))
+      })
+    },
+    sum: (t) => {
+      checkAlive()
+      const n = t.size
+      if (n === 0) return backend.fill([], 0)
+      const chunk = Math.max(1, Math.ceil(Math.sqrt(n)))
+      const parts = Math.ceil(n / chunk)
+      const source =
+        'function kernel(a) { let s = 0.0; const start = this.thread.x * this.constants.chunk; ' +
+        'for (let j = 0; j < this.constants.chunk; j++) { const i = start + j; if (i < this.constants.n) { s += a[i]; } } return s; }'
+      const stage1 = kernel(`sum1#${n}`, source, { output: [parts], constants: { chunk, n }, argumentTypes: { a: 'Array' } })
+      const partial = launch(stage1, [t], [])
+      const stage2 = kernel(`sum2#${parts}`, source, { output: [1], constants: { chunk: parts, n: parts }, argumentTypes: { a: 'Array' } })
+      const partialTensor = make([parts], partial)
+      const total = make([], launch(stage2, [partialTensor], []))
+      backend.release(partialTensor)
+      return total
+    },
+    read: async (t) => {
+      if (!live.has(t.id)) throw new DisposedTensorError('', t.id)
+      const v = await storageOf(t).value
+      if (v instanceof Float32Array) return v.slice()
+      const arr = await v.toArray()
+      return arr instanceof Float32Array ? arr.slice() : Float32Array.from(arr as ArrayLike<number>)
+    },
+    release: (t) => {
+      if (!live.delete(t.id)) throw new DisposedTensorError('', t.id)
+      const s = storageOf(t)
+      const free = (v: DeviceValue) => {
+        if (!(v instanceof Float32Array)) v.delete?.()
+      }
+      if (!isPromise(s.value) && s.readers === undefined) free(s.value)
+      else void Promise.all([s.value, s.readers]).then(([v]) => free(v), () => undefined)
+    },
+    isLive: (t) => live.has(t.id),
+    liveCount: () => live.size,
+    destroy: async () => {
+      if (destroyed) return
+      destroyed = true
+      live.clear()
+      await gpu.destroy()
+      teardownNavigator()
+    },
+  }
+  return Object.freeze(backend)
+}

@@ -1,0 +1,204 @@
+/**
+ * Tensor operations shared by every backend: construction, elementwise maths, reductions, reading
+ * back, transfer between backends, and explicit release (`dispose`, `scope`).
+ */
+import { BackendError, FluxionError, ShapeError, UnsupportedError } from '../errors.js'
+import * as tree from '../tree/index.js'
+import type { Tree } from '../tree/index.js'
+import { cpu } from './cpu.js'
+import {
+  type Backend,
+  type ElementwiseOp,
+  Tensor,
+  adoptIntoParentScope,
+  checkOperands,
+  defineElementwise,
+  popScope,
+  pushScope,
+  shapeSize,
+} from './tensor.js'
+
+const flatLength = (data: unknown): number =>
+  Array.isArray(data) ? data.reduce((n: number, x) => n + flatLength(x), 0) : 1
+
+const flattenNumbers = (data: unknown, out: number[]): void => {
+  if (Array.isArray(data)) for (const x of data) flattenNumbers(x, out)
+  else out.push(data as number)
+}
+
+/**
+ * A tensor from host values. `data` is flat (then `shape` is required unless it is a vector) or
+ * nested arrays; `backend` defaults to `cpu`.
+ *
+ * @example
+ * ```ts
+ * const w = fromArray([1, 2, 3, 4], [2, 2])
+ * const b = fromArray([0.5, -0.5]) // shape [2]
+ * ```
+ */
+export const fromArray = (
+  data: ArrayLike<number> | readonly unknown[] | number,
+  shape?: readonly number[],
+  backend: Backend = cpu,
+): Tensor => {
+  let flat: ArrayLike<number>
+  if (typeof data === 'number') flat = [data]
+  else if (Array.isArray(data) && data.some(Array.isArray)) {
+    const out: number[] = []
+    flattenNumbers(data, out)
+    flat = out
+  } else flat = data as ArrayLike<number>
+  const s = shape ?? (typeof data === 'number' ? [] : [flat.length])
+  if (shapeSize(s) !== flat.length || (Array.isArray(data) && flatLength(data) !== flat.length)) {
+    throw new ShapeError('', `${flat.length} values do not fill shape [${s.join(', ')}]`)
+  }
+  return backend.fromData(flat instanceof Float32Array ? flat : Float32Array.from(flat), s)
+}
+
+/** A tensor of zeros. */
+export const zeros = (shape: readonly number[], backend: Backend = cpu): Tensor => backend.fill(shape, 0)
+
+/** A tensor filled with `value`. */
+export const full = (shape: readonly number[], value: number, backend: Backend = cpu): Tensor => backend.fill(shape, value)
+
+/** A tensor of zeros with the shape and backend of `t`. */
+export const zerosLike = (t: Tensor): Tensor => {
+  checkOperands([t], '')
+  return t.backend.fill(t.shape, 0)
+}
+
+/**
+ * Runs an elementwise op on same-shaped tensors of one backend. `path` names the tree leaf in
+ * errors. Scalars must be finite or ±Infinity numbers, one per `op.scalars` entry.
+ */
+export const elementwise = (op: ElementwiseOp, inputs: readonly Tensor[], scalars: readonly number[] = [], path = ''): Tensor[] => {
+  if (inputs.length !== op.inputs.length) throw new FluxionError(`${op.name}: expected ${op.inputs.length} tensors, got ${inputs.length}`)
+  if (scalars.length !== op.scalars.length) throw new FluxionError(`${op.name}: expected ${op.scalars.length} scalars, got ${scalars.length}`)
+  checkOperands(inputs, path)
+  return inputs[0]!.backend.elementwise(op, inputs, scalars)
+}
+
+const addOp = defineElementwise({ name: 'add', inputs: ['a', 'b'], outputs: ['a + b'] })
+const subOp = defineElementwise({ name: 'sub', inputs: ['a', 'b'], outputs: ['a - b'] })
+const mulOp = defineElementwise({ name: 'mul', inputs: ['a', 'b'], outputs: ['a * b'] })
+const scaleOp = defineElementwise({ name: 'scale', inputs: ['a'], scalars: ['s'], outputs: ['a * s'] })
+const squareOp = defineElementwise({ name: 'square', inputs: ['a'], outputs: ['a * a'] })
+
+/** Elementwise a + b. */
+export const add = (a: Tensor, b: Tensor): Tensor => elementwise(addOp, [a, b])[0]!
+/** Elementwise a − b. */
+export const sub = (a: Tensor, b: Tensor): Tensor => elementwise(subOp, [a, b])[0]!
+/** Elementwise a ⊙ b. */
+export const mul = (a: Tensor, b: Tensor): Tensor => elementwise(mulOp, [a, b])[0]!
+/** s · a for a host scalar s. */
+export const scaleTensor = (a: Tensor, s: number): Tensor => elementwise(scaleOp, [a], [s])[0]!
+/** Sum of all elements, a tensor of shape []. */
+export const sum = (t: Tensor): Tensor => {
+  checkOperands([t], '')
+  return t.backend.sum(t)
+}
+/** Σ tᵢ², a tensor of shape []. */
+export const sumOfSquares = (t: Tensor): Tensor => scope(() => sum(elementwise(squareOp, [t])[0]!))
+
+/**
+ * Reads a tensor back to the host: the one asynchronous operation.
+ *
+ * @example
+ * ```ts
+ * const values = await read(fromArray([1, 2])) // Float32Array [1, 2]
+ * ```
+ */
+export const read = (t: Tensor): Promise<Float32Array> => {
+  checkOperands([t], '')
+  return t.backend.read(t)
+}
+
+/** Reads every tensor leaf of a tree; non-tensor leaves are kept as they are. */
+export const readTree = async <L>(t: Tree<L>): Promise<Tree<L extends Tensor ? Float32Array : L>> => {
+  const { leaves, structure } = tree.flatten(t as Tree<unknown>)
+  const paths = tree.paths(t as Tree<unknown>)
+  const values = await Promise.all(
+    leaves.map((x, i) => {
+      if (!(x instanceof Tensor)) return x
+      checkOperands([x], paths[i]!)
+      return x.backend.read(x)
+    }),
+  )
+  return tree.unflatten(structure, values) as Tree<L extends Tensor ? Float32Array : L>
+}
+
+/** Copies a tensor to another backend (through the host). */
+export const toBackend = async (t: Tensor, backend: Backend): Promise<Tensor> =>
+  t.backend === backend ? t : backend.fromData(await read(t), t.shape)
+
+/** Copies every tensor leaf of a tree to another backend. */
+export const treeToBackend = async <T extends Tree<unknown>>(t: T, backend: Backend): Promise<T> => {
+  const { leaves, structure } = tree.flatten(t as Tree<unknown>)
+  const moved = await Promise.all(leaves.map((x) => (x instanceof Tensor ? toBackend(x, backend) : x)))
+  return tree.unflatten(structure, moved) as T
+}
+
+const tensorLeaves = (t: unknown): Tensor[] => tree.leaves(t as Tree<unknown>).filter((x): x is Tensor => x instanceof Tensor)
+
+/**
+ * Releases every tensor leaf of `t` that is not also a leaf of one of `keep` (so a new state that
+ * shares tensors with the old one survives `dispose(oldState, newState)`). Each tensor is released
+ * once even if it appears several times. Non-tensor leaves are ignored.
+ *
+ * @example
+ * ```ts
+ * const [updates, next] = opt.update(grads, state, params)
+ * dispose(state, next)
+ * ```
+ */
+export const dispose = (t: unknown, ...keep: readonly unknown[]): void => {
+  const kept = new Set(keep.flatMap(tensorLeaves))
+  const seen = new Set<Tensor>()
+  for (const x of tensorLeaves(t)) {
+    if (kept.has(x) || seen.has(x)) continue
+    seen.add(x)
+    if (x.backend.isLive(x)) x.backend.release(x)
+  }
+}
+
+/**
+ * Runs `fn` and releases every tensor created inside it except those in its result. Synchronous
+ * only (a Promise result throws `UnsupportedError`). Scopes nest; kept tensors join the enclosing
+ * scope. If `fn` throws, everything it created is released.
+ *
+ * @example
+ * ```ts
+ * const [updates, next] = scope(() => opt.update(grads, state, params))
+ * ```
+ */
+export const scope = <R>(fn: () => R): R => {
+  const created = pushScope()
+  let result: R
+  try {
+    result = fn()
+  } catch (e) {
+    popScope(created)
+    for (const t of created) if (t.backend.isLive(t)) t.backend.release(t)
+    throw e
+  }
+  popScope(created)
+  if (typeof (result as { then?: unknown })?.then === 'function') {
+    for (const t of created) if (t.backend.isLive(t)) t.backend.release(t)
+    throw new UnsupportedError('scope: fn returned a Promise; scopes are synchronous')
+  }
+  const kept = new Set(tensorLeaves(result))
+  for (const t of created) if (!kept.has(t) && t.backend.isLive(t)) t.backend.release(t)
+  adoptIntoParentScope([...kept].filter((t) => created.has(t)))
+  return result
+}
+
+/** Number of live tensors on a backend (default `cpu`): the leak check of tests. */
+export const liveTensors = (backend: Backend = cpu): number => backend.liveCount()
+
+/** Throws a `BackendError` naming the first leaf of `t` that is not on `backend`. */
+export const assertOnBackend = (t: unknown, backend: Backend): void => {
+  tree.map((x: unknown, path) => {
+    if (x instanceof Tensor && x.backend !== backend) throw new BackendError(path, `tensor on ${x.backend.name}, expected ${backend.name}`)
+    return x
+  })(t as Tree<unknown>)
+}

@@ -1,0 +1,171 @@
+/**
+ * The immutable `Tensor` handle, the `Backend` interface every backend implements, elementwise
+ * operation specs (the maths written once, run on every backend), and live-handle bookkeeping.
+ */
+import { BackendError, DisposedTensorError, FluxionError, ShapeError } from '../errors.js'
+
+/** Element type. Every backend stores float32. */
+export type DType = 'float32'
+
+let nextTensorId = 1
+
+/**
+ * An immutable handle to float32 data living on a backend. The handle never changes after
+ * creation; its data is never written after the operation that produced it. Read it with
+ * `await read(t)`, release it with `dispose(t)` or a `scope`.
+ */
+export class Tensor {
+  readonly dtype: DType = 'float32'
+  readonly size: number
+  readonly id: number = nextTensorId++
+  /** @internal backend-specific storage; never mutated after creation. */
+  readonly storage: unknown
+  readonly shape: readonly number[]
+  readonly backend: Backend
+
+  /** @internal use the backend's or `ops` constructors. */
+  constructor(backend: Backend, shape: readonly number[], storage: unknown) {
+    this.backend = backend
+    this.shape = Object.freeze([...shape])
+    this.size = shapeSize(shape)
+    this.storage = storage
+    Object.freeze(this)
+  }
+
+  toString(): string {
+    return `Tensor#${this.id}(${this.backend.name}, [${this.shape.join(', ')}])`
+  }
+}
+
+/** Number of elements of a shape; throws on a negative or fractional dimension. */
+export const shapeSize = (shape: readonly number[]): number => {
+  let n = 1
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new ShapeError('', `invalid dimension ${d} in shape [${shape.join(', ')}]`)
+    n *= d
+  }
+  return n
+}
+
+/**
+ * An elementwise operation over same-shaped tensors and host scalars, written once as JavaScript
+ * expressions in the subset gpu.js compiles (arithmetic, comparisons, `?:`, `Math.*`). `lets` are
+ * shared bindings evaluated in order; each entry of `outputs` is one result tensor. The cpu backend
+ * fuses all outputs into one loop; gpu backends compile one kernel per output (gpu.js kernel maps
+ * do not work on webgpu or webasm).
+ *
+ * @example
+ * ```ts
+ * const axpy = defineElementwise({ name: 'axpy', inputs: ['x', 'y'], scalars: ['a'], outputs: ['a * x + y'] })
+ * ```
+ */
+export interface ElementwiseOp {
+  readonly name: string
+  readonly inputs: readonly string[]
+  readonly scalars: readonly string[]
+  readonly lets: readonly (readonly [string, string])[]
+  readonly outputs: readonly string[]
+}
+
+const identifier = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** Checks and freezes an elementwise op spec. */
+export const defineElementwise = (spec: {
+  name: string
+  inputs: readonly string[]
+  scalars?: readonly string[]
+  lets?: readonly (readonly [string, string])[]
+  outputs: readonly string[]
+}): ElementwiseOp => {
+  const scalars = spec.scalars ?? []
+  const lets = spec.lets ?? []
+  const names = [...spec.inputs, ...scalars, ...lets.map(([n]) => n)]
+  for (const n of [spec.name, ...names]) {
+    if (!identifier.test(n)) throw new FluxionError(`elementwise op ${spec.name}: ${JSON.stringify(n)} is not an identifier`)
+  }
+  if (new Set(names).size !== names.length) throw new FluxionError(`elementwise op ${spec.name}: duplicate names in ${names.join(', ')}`)
+  if (spec.inputs.length === 0 || spec.outputs.length === 0) {
+    throw new FluxionError(`elementwise op ${spec.name}: needs at least one input and one output`)
+  }
+  return Object.freeze({
+    name: spec.name,
+    inputs: Object.freeze([...spec.inputs]),
+    scalars: Object.freeze([...scalars]),
+    lets: Object.freeze(lets.map(([n, e]) => Object.freeze([n, e] as const))),
+    outputs: Object.freeze([...spec.outputs]),
+  })
+}
+
+/**
+ * A place tensors live. Implementations: `cpu` (Float32Array) and the gpu.js backend. Operations
+ * are synchronous and return handles at once; device work may be queued behind them. Reading back
+ * is the one asynchronous point.
+ *
+ * Reference: the small allocate / dispatch / read / release interface of jax-js's backend.
+ */
+export interface Backend {
+  /** e.g. `'cpu'`, `'gpu:webgpu'`, `'gpu:webasm'`. */
+  readonly name: string
+  /** Copies host data into a new tensor. */
+  fromData(data: Float32Array, shape: readonly number[]): Tensor
+  /** A tensor of the given shape whose every element is `value`. */
+  fill(shape: readonly number[], value: number): Tensor
+  /** Runs an elementwise op; inputs are already checked to be live, same-shaped and on this backend. */
+  elementwise(op: ElementwiseOp, inputs: readonly Tensor[], scalars: readonly number[]): Tensor[]
+  /** Sum of all elements, as a tensor of shape `[]`. */
+  sum(t: Tensor): Tensor
+  /** Copies the data back to the host (a fresh array the caller owns). */
+  read(t: Tensor): Promise<Float32Array>
+  /** Releases a tensor's storage. Releasing twice throws `DisposedTensorError`. */
+  release(t: Tensor): void
+  /** Whether a tensor is still live (not released). */
+  isLive(t: Tensor): boolean
+  /** Number of live (unreleased) tensors on this backend. */
+  liveCount(): number
+  /** Releases everything the backend holds; the backend is unusable afterwards. */
+  destroy(): Promise<void>
+}
+
+// ---- live-handle bookkeeping shared by backends -------------------------------------------------
+
+const scopeStack: Set<Tensor>[] = []
+
+/** @internal Called by backends for every tensor they create. */
+export const track = (t: Tensor): Tensor => {
+  scopeStack[scopeStack.length - 1]?.add(t)
+  return t
+}
+
+/** @internal */
+export const pushScope = (): Set<Tensor> => {
+  const s = new Set<Tensor>()
+  scopeStack.push(s)
+  return s
+}
+
+/** @internal */
+export const popScope = (s: Set<Tensor>): void => {
+  const top = scopeStack.pop()
+  if (top !== s) throw new FluxionError('scopes closed out of order')
+}
+
+/** @internal Registers kept tensors with the enclosing scope, if any. */
+export const adoptIntoParentScope = (ts: Iterable<Tensor>): void => {
+  const parent = scopeStack[scopeStack.length - 1]
+  if (parent) for (const t of ts) parent.add(t)
+}
+
+/** @internal Checks that tensors can meet in one op: same backend, same shape, all live. */
+export const checkOperands = (tensors: readonly Tensor[], path: string): void => {
+  const first = tensors[0]!
+  for (const t of tensors) {
+    if (!(t instanceof Tensor)) throw new BackendError(path, `expected a Tensor, got ${String(t)}`)
+    if (t.backend !== first.backend) {
+      throw new BackendError(path, `tensor on ${t.backend.name} combined with a tensor on ${first.backend.name}`)
+    }
+    if (!t.backend.isLive(t)) throw new DisposedTensorError(path, t.id)
+    if (t.shape.length !== first.shape.length || t.shape.some((d, i) => d !== first.shape[i])) {
+      throw new ShapeError(path, `[${first.shape.join(', ')}] vs [${t.shape.join(', ')}]`)
+    }
+  }
+}
