@@ -108,7 +108,7 @@ export const sumOfSquares = (t: Tensor): Tensor => scope(() => sum(elementwise(s
  * const values = await read(fromArray([1, 2])) // Float32Array [1, 2]
  * ```
  */
-export const read = (t: Tensor): Promise<Float32Array> => {
+export const read = async (t: Tensor): Promise<Float32Array> => {
   checkOperands([t], '')
   return t.backend.read(t)
 }

@@ -1,0 +1,11 @@
+/**
+ * fluxion/laws: algebraic laws of gradient transformations as pure predicates, fast-check runners
+ * for vitest, arbitraries, and float64 reference implementations of the lecture formulas.
+ */
+export * from './allclose.js'
+export * from './host.js'
+export * from './arbitraries.js'
+export * from './run.js'
+export * as predicates from './predicates/index.js'
+export * as reference from './reference/index.js'
+export * from './runners.js'

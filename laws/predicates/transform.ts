@@ -1,0 +1,147 @@
+/**
+ * Laws of gradient transformations, as pure predicates: each takes the transformation(s), an input
+ * (params and a gradient sequence on the host) and a backend, runs them, and returns a `LawResult`
+ * whose `ok` is the law's truth value and whose `message` explains a failure.
+ */
+import {
+  type Backend,
+  type GradientTransformation,
+  chain,
+  dispose,
+  identity,
+  readTree,
+  setToZero,
+  tree,
+} from '../../src/index.js'
+import type { Tree } from '../../src/index.js'
+import { type Comparison, type Tolerance, allClose } from '../allclose.js'
+import type { SequenceInput } from '../arbitraries.js'
+import { hostMap, toDevice } from '../host.js'
+import { runTransform } from '../run.js'
+
+/** The outcome of checking one law on one input. */
+export type LawResult = Comparison
+
+/** Bitwise equality: for laws that hold exactly in floating point. */
+export const exact: Tolerance = Object.freeze({ rtol: 0, atol: 0 })
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyTransformation = GradientTransformation<any>
+
+const sameRuns = async (
+  a: AnyTransformation,
+  b: AnyTransformation,
+  input: SequenceInput,
+  backend: Backend,
+  tol: Tolerance,
+): Promise<LawResult> => {
+  const ra = await runTransform(a, input.params, input.grads, backend)
+  const rb = await runTransform(b, input.params, input.grads, backend)
+  const u = allClose(ra.updates, rb.updates, tol)
+  return u.ok ? allClose(ra.params, rb.params, tol) : u
+}
+
+/** Left identity: `chain(identity(), t)` emits the same updates as `t`, step for step. */
+export const leftIdentity = (t: AnyTransformation, input: SequenceInput, backend: Backend, tol: Tolerance = exact) =>
+  sameRuns(chain(identity(), t), t, input, backend, tol)
+
+/** Right identity: `chain(t, identity())` emits the same updates as `t`, step for step. */
+export const rightIdentity = (t: AnyTransformation, input: SequenceInput, backend: Backend, tol: Tolerance = exact) =>
+  sameRuns(chain(t, identity()), t, input, backend, tol)
+
+/** Associativity: `chain(chain(a, b), c)` and `chain(a, chain(b, c))` emit the same updates. */
+export const chainAssociative = (
+  a: AnyTransformation,
+  b: AnyTransformation,
+  c: AnyTransformation,
+  input: SequenceInput,
+  backend: Backend,
+  tol: Tolerance = exact,
+) => sameRuns(chain(chain(a, b), c), chain(a, chain(b, c)), input, backend, tol)
+
+/** Annihilation: `setToZero()` turns every update into exact zeros (also after `t`). */
+export const setToZeroZeroes = async (t: AnyTransformation, input: SequenceInput, backend: Backend): Promise<LawResult> => {
+  const run = await runTransform(chain(t, setToZero()), input.params, input.grads, backend)
+  const zeros = run.updates.map((u) => hostMap(() => 0, u))
+  return allClose(run.updates, zeros, exact)
+}
+
+/** Backend parity: the same run on two backends agrees within `tol`. */
+export const backendParity = async (
+  t: AnyTransformation,
+  input: SequenceInput,
+  a: Backend,
+  b: Backend,
+  tol: Tolerance,
+): Promise<LawResult> => {
+  const ra = await runTransform(t, input.params, input.grads, a)
+  const rb = await runTransform(t, input.params, input.grads, b)
+  const u = allClose(ra.updates, rb.updates, tol)
+  return u.ok ? allClose(ra.params, rb.params, tol) : u
+}
+
+type Snapshot = Tree<Float32Array | unknown>
+
+const snapshot = (x: unknown): Promise<Snapshot> => readTree(x as Tree<unknown>) as Promise<Snapshot>
+
+const sameSnapshot = (a: Snapshot, b: Snapshot): LawResult => {
+  const d = tree.firstDifference(a, b)
+  if (d) return { ok: false, path: d.path, index: -1, actual: NaN, expected: NaN, message: `structure changed at ${d.path}: ${d.detail}` }
+  const as = tree.leaves(a)
+  const bs = tree.leaves(b)
+  const paths = tree.paths(a)
+  for (let i = 0; i < as.length; i++) {
+    const x = as[i]
+    const y = bs[i]
+    if (x instanceof Float32Array && y instanceof Float32Array) {
+      const c = allClose(x, y, exact)
+      if (!c.ok) return { ...c, path: paths[i]!, message: `${paths[i]}: ${c.message}` }
+    } else if (!Object.is(x, y)) {
+      return { ok: false, path: paths[i]!, index: -1, actual: NaN, expected: NaN, message: `${paths[i]}: ${String(x)} changed to ${String(y)}` }
+    }
+  }
+  return { ok: true }
+}
+
+/**
+ * Purity: `update` leaves its arguments (updates, state, params) byte-for-byte unchanged, and
+ * `init` leaves the params unchanged.
+ */
+export const inputsUnchanged = async (t: AnyTransformation, input: SequenceInput, backend: Backend): Promise<LawResult> => {
+  const params = toDevice(input.params, backend)
+  const before = await snapshot(params)
+  let state = t.init(params)
+  const afterInit = await snapshot(params)
+  let result = sameSnapshot(before, afterInit)
+  try {
+    for (const g of input.grads) {
+      if (!result.ok) break
+      const gd = toDevice(g, backend)
+      const args = await snapshot([gd, state, params])
+      const [u, next] = t.update(gd, state, params)
+      result = sameSnapshot(args, await snapshot([gd, state, params]))
+      dispose([gd, u, state], [next, params])
+      state = next
+    }
+  } finally {
+    dispose([params, state])
+  }
+  return result
+}
+
+/** Determinism: `init` twice gives equal states, and `update` twice on equal inputs gives equal results. */
+export const deterministic = async (t: AnyTransformation, input: SequenceInput, backend: Backend): Promise<LawResult> => {
+  const params = toDevice(input.params, backend)
+  const s1 = t.init(params)
+  const s2 = t.init(params)
+  let result = sameSnapshot(await snapshot(s1), await snapshot(s2))
+  if (result.ok) {
+    const g = toDevice(input.grads[0]!, backend)
+    const r1 = t.update(g, s1, params)
+    const r2 = t.update(g, s1, params)
+    result = sameSnapshot(await snapshot(r1), await snapshot(r2))
+    dispose([g, r1, r2], params, s1)
+  }
+  dispose([params, s1, s2])
+  return result
+}

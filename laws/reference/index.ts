@@ -1,0 +1,1 @@
+export * from './seed000.js'

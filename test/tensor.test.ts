@@ -1,0 +1,197 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  BackendError,
+  DisposedTensorError,
+  ShapeError,
+  UnsupportedError,
+  add,
+  createGpuBackend,
+  defineElementwise,
+  dispose,
+  elementwise,
+  foldIn,
+  fromArray,
+  full,
+  key,
+  liveTensors,
+  mul,
+  normal,
+  read,
+  readTree,
+  scaleTensor,
+  scope,
+  split,
+  sub,
+  sum,
+  sumOfSquares,
+  toBackend,
+  uniform,
+  zeros,
+} from '../src/index.js'
+import { assertAllClose, float32Tolerance } from '../laws/allclose.js'
+import { propertyParameters } from '../laws/runners.js'
+import { backends } from './backends.js'
+import { caught } from './helpers.js'
+
+const f64 = (xs: readonly number[]) => Float64Array.from(xs)
+const vec = fc.array(fc.double({ min: -100, max: 100, noNaN: true }).map(Math.fround), { minLength: 1, maxLength: 40 })
+
+describe.each(backends)('tensors on $name', (backend) => {
+  it('fromArray then read returns the float32 values, with shape and size', async () => {
+    await fc.assert(
+      fc.asyncProperty(vec, async (xs) => {
+        const t = fromArray(xs, [xs.length], backend)
+        expect(t.shape).toEqual([xs.length])
+        expect(t.size).toBe(xs.length)
+        expect(Array.from(await read(t))).toEqual(xs)
+        dispose(t)
+      }),
+      propertyParameters(30),
+    )
+    const m = fromArray([[1, 2, 3], [4, 5, 6]], [2, 3], backend)
+    expect(Array.from(await read(m))).toEqual([1, 2, 3, 4, 5, 6])
+    expect(() => fromArray([1, 2, 3], [2, 2], backend)).toThrow(ShapeError)
+    dispose(m)
+  })
+
+  it('elementwise ops and sums match float64 arithmetic', async () => {
+    await fc.assert(
+      fc.asyncProperty(vec.chain((a) => fc.tuple(fc.constant(a), fc.array(fc.double({ min: -100, max: 100, noNaN: true }).map(Math.fround), { minLength: a.length, maxLength: a.length }))), async ([a, b]) => {
+        const [ta, tb] = [fromArray(a, [a.length], backend), fromArray(b, [b.length], backend)]
+        const results = scope(() => [add(ta, tb), sub(ta, tb), mul(ta, tb), scaleTensor(ta, -2.5), sum(ta), sumOfSquares(tb)])
+        const host = await Promise.all(results.map(read))
+        assertAllClose(host, [
+          f64(a.map((x, i) => x + b[i]!)),
+          f64(a.map((x, i) => x - b[i]!)),
+          f64(a.map((x, i) => x * b[i]!)),
+          f64(a.map((x) => -2.5 * x)),
+          f64([a.reduce((s, x) => s + x, 0)]),
+          f64([b.reduce((s, x) => s + x * x, 0)]),
+        ], { rtol: 1e-5, atol: 1e-3 })
+        dispose([ta, tb, results])
+      }),
+      propertyParameters(25),
+    )
+  })
+
+  it('multi-output elementwise ops with lets, and sums of large tensors', async () => {
+    const op = defineElementwise({ name: 'twoOut', inputs: ['x'], scalars: ['c'], lets: [['y', 'x * c']], outputs: ['y + 1', 'Math.sqrt(Math.abs(y))'] })
+    const x = fromArray([-4, 0, 9], [3], backend)
+    const [p, q] = elementwise(op, [x], [1])
+    expect(Array.from(await read(p!))).toEqual([-3, 1, 10])
+    expect(Array.from(await read(q!))).toEqual([2, 0, 3])
+    const n = 100_003
+    const big = full([n], 0.5, backend)
+    assertAllClose(await read(sum(big)), f64([n / 2]), { rtol: 1e-5, atol: 0 })
+    dispose([x, p, q, big])
+  })
+
+  it('zeros, full, scalars and empty tensors', async () => {
+    expect(Array.from(await read(zeros([2, 2], backend)))).toEqual([0, 0, 0, 0])
+    const s = fromArray(3.5, undefined, backend)
+    expect(s.shape).toEqual([])
+    expect(Array.from(await read(s))).toEqual([3.5])
+    const e = zeros([0, 3], backend)
+    expect(e.size).toBe(0)
+    expect(Array.from(await read(add(e, e)))).toEqual([])
+    expect(Array.from(await read(sum(e)))).toEqual([0])
+  })
+
+  it('dispose and scope release handles; using a released tensor throws', async () => {
+    const before = liveTensors(backend)
+    const a = fromArray([1, 2], [2], backend)
+    const kept = scope(() => {
+      const tmp = add(a, a)
+      return { out: mul(tmp, a) }
+    })
+    expect(liveTensors(backend)).toBe(before + 2)
+    expect(Array.from(await read(kept.out))).toEqual([2, 8])
+    dispose({ a, kept }, kept)
+    expect(liveTensors(backend)).toBe(before + 1)
+    dispose(kept)
+    expect(liveTensors(backend)).toBe(before)
+    expect(caught(() => add(a, a))).toBeInstanceOf(DisposedTensorError)
+    await expect(read(a)).rejects.toBeInstanceOf(DisposedTensorError)
+    expect(() => scope(() => {
+      fromArray([1], [1], backend)
+      throw new Error('boom')
+    })).toThrow('boom')
+    expect(liveTensors(backend)).toBe(before)
+  })
+
+  it('shape mismatches name the problem', () => {
+    const a = fromArray([1, 2], [2], backend)
+    const b = fromArray([1, 2, 3], [3], backend)
+    const e = caught(() => add(a, b))
+    expect(e).toBeInstanceOf(ShapeError)
+    expect(e.message).toContain('[2] vs [3]')
+    dispose([a, b])
+  })
+
+  it('random keys give the same numbers as on cpu', async () => {
+    const [k1, k2] = split(key(42))
+    const u = uniform(k1!, [1000], { minval: -1, maxval: 1, backend })
+    const z = normal(k2!, [1000], { stddev: 2, backend })
+    const ucpu = uniform(k1!, [1000], { minval: -1, maxval: 1 })
+    const zcpu = normal(k2!, [1000], { stddev: 2 })
+    expect(Array.from(await read(u))).toEqual(Array.from(await read(ucpu)))
+    expect(Array.from(await read(z))).toEqual(Array.from(await read(zcpu)))
+    dispose([u, z, ucpu, zcpu])
+  })
+})
+
+describe('random keys', () => {
+  it('are deterministic, split into distinct keys, and give roughly uniform / normal samples', async () => {
+    expect(key(7)).toEqual(key(7))
+    expect(key(7)).not.toEqual(key(8))
+    const ks = split(key(7), 4)
+    expect(new Set(ks.map((k) => k.words.join(','))).size).toBe(4)
+    expect(split(key(7), 4)).toEqual(ks)
+    expect(foldIn(key(7), 3)).toEqual(foldIn(key(7), 3))
+    expect(foldIn(key(7), 3)).not.toEqual(foldIn(key(7), 4))
+    const n = 20000
+    const u = await read(uniform(key(1), [n]))
+    const mean = u.reduce((a, b) => a + b, 0) / n
+    const variance = u.reduce((a, b) => a + (b - mean) ** 2, 0) / n
+    // mean ± 5 standard errors of a U(0, 1) sample: σ = √(1/12)
+    expect(Math.abs(mean - 0.5)).toBeLessThan(5 * Math.sqrt(1 / 12 / n))
+    expect(Math.abs(variance - 1 / 12)).toBeLessThan(0.005)
+    expect(Math.min(...u)).toBeGreaterThanOrEqual(0)
+    expect(Math.max(...u)).toBeLessThan(1)
+    const z = await read(normal(key(2), [n]))
+    const zm = z.reduce((a, b) => a + b, 0) / n
+    const zv = z.reduce((a, b) => a + (b - zm) ** 2, 0) / n
+    expect(Math.abs(zm)).toBeLessThan(5 / Math.sqrt(n))
+    expect(Math.abs(zv - 1)).toBeLessThan(0.05)
+  })
+
+  it('reject bad seeds and ranges', () => {
+    expect(() => key(-1)).toThrow(/seed = -1/)
+    expect(() => key(1.5)).toThrow(/seed = 1.5/)
+    expect(() => uniform(key(1), [2], { minval: 1, maxval: 0 })).toThrow(/maxval = 0/)
+    expect(() => normal(key(1), [2], { stddev: -1 })).toThrow(/stddev = -1/)
+  })
+})
+
+describe('backends', () => {
+  it('tensors from two backends cannot meet; toBackend moves them', async () => {
+    if (backends.length < 2) throw new Error('need a gpu backend')
+    const [a, b] = [fromArray([1, 2], [2], backends[0]), fromArray([3, 4], [2], backends[1])]
+    const e = caught(() => add(a, b))
+    expect(e).toBeInstanceOf(BackendError)
+    expect(e.message).toContain(backends[0]!.name)
+    expect(e.message).toContain(backends[1]!.name)
+    const moved = await toBackend(b, backends[0]!)
+    expect(await readTree({ s: add(a, moved) })).toEqual({ s: Float32Array.from([4, 6]) })
+  })
+
+  it('createGpuBackend rejects unknown modes and reports unavailable ones', async () => {
+    await expect(createGpuBackend({ mode: 'cuda' as never })).rejects.toThrow(/mode = "cuda" is invalid/)
+    await expect(createGpuBackend({ mode: 'headlessgl' })).rejects.toBeInstanceOf(UnsupportedError)
+  })
+
+  it('float32 tolerance is the documented one', () => {
+    expect(float32Tolerance).toEqual({ rtol: 2e-4, atol: 1e-5 })
+  })
+})

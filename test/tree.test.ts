@@ -1,0 +1,84 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { StructureError, tree } from '../src/index.js'
+import type { Tree } from '../src/index.js'
+import { propertyParameters } from '../laws/runners.js'
+import { caught } from './helpers.js'
+
+const leafArb = fc.integer()
+const treeArb: fc.Arbitrary<Tree<number>> = fc.letrec<{ t: Tree<number> }>((tie) => ({
+  t: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    leafArb,
+    fc.array(tie('t'), { maxLength: 3 }),
+    fc.dictionary(fc.constantFrom('a', 'b', 'kernel', 'bias', 'x y'), tie('t'), { maxKeys: 3 }),
+  ),
+})).t
+
+describe('tree', () => {
+  it('flatten then unflatten is the identity (up to key order) and leaves follow paths', () => {
+    fc.assert(
+      fc.property(treeArb, (t) => {
+        const { leaves, structure } = tree.flatten(t)
+        const back = tree.unflatten(structure, leaves)
+        expect(back).toEqual(t)
+        expect(tree.paths(t)).toHaveLength(leaves.length)
+        expect(tree.sameStructure(back, t)).toBe(true)
+      }),
+      propertyParameters(200),
+    )
+  })
+
+  it('map preserves structure and applies f to every leaf with its path', () => {
+    fc.assert(
+      fc.property(treeArb, (t) => {
+        const m = tree.map((x: number, path) => `${path}=${x + 1}`)(t)
+        expect(tree.sameStructure(m, t)).toBe(true)
+        expect(tree.leaves(m)).toEqual(tree.leaves(t).map((x, i) => `${tree.paths(t)[i]}=${x + 1}`))
+      }),
+      propertyParameters(200),
+    )
+  })
+
+  it('zipWith combines leaves of equal structures; reduce folds in leaf order', () => {
+    fc.assert(
+      fc.property(treeArb, (t) => {
+        const doubled = tree.map((x: number) => 2 * x)(t)
+        const z = tree.zipWith(([a, b]: readonly [number, number]) => b - a)(t, doubled)
+        expect(tree.leaves(z)).toEqual(tree.leaves(t))
+        expect(tree.reduce((s: number, x: number) => s + x, 0)(t)).toBe(tree.leaves(t).reduce((a, b) => a + b, 0))
+      }),
+      propertyParameters(200),
+    )
+  })
+
+  it('record key order does not matter; leaves are ordered by sorted key', () => {
+    expect(tree.leaves({ b: 2, a: 1 })).toEqual([1, 2])
+    expect(tree.sameStructure({ b: 2, a: 1 }, { a: 3, b: 4 })).toBe(true)
+    expect(tree.paths({ layers: [{ w: 0, 'x y': 1 }] })).toEqual(['layers[0].w', 'layers[0]["x y"]'])
+  })
+
+  it('a mismatch throws a StructureError naming the first differing path', () => {
+    const a = { layers: [{ w: 1, b: 2 }, { w: 3, b: 4 }] }
+    const cases: [unknown, string][] = [
+      [{ layers: [{ w: 1, b: 2 }, { w: 3 }] }, 'layers[1].b'],
+      [{ layers: [{ w: 1, b: 2 }] }, 'layers'],
+      [{ layers: [{ w: 1, b: [2] }, { w: 3, b: 4 }] }, 'layers[0].b'],
+      [{ layers: [{ w: 1, b: 2 }, { w: 3, b: 4 }], extra: 0 }, 'extra'],
+    ]
+    for (const [b, path] of cases) {
+      expect(tree.firstDifference(a, b)?.path).toBe(path)
+      expect(() => tree.zipWith(([x]: readonly [number, number]) => x)(a, b as typeof a)).toThrow(StructureError)
+      const e = caught(() => tree.assertSameStructure(a, b))
+      expect(e).toBeInstanceOf(StructureError)
+      expect((e as StructureError).path).toBe(path)
+      expect(e.message).toContain(path)
+    }
+  })
+
+  it('unflatten rejects a wrong number of leaves', () => {
+    const { structure } = tree.flatten({ a: 1, b: [2, 3] })
+    expect(() => tree.unflatten(structure, [1, 2])).toThrow(/3 leaves but 2/)
+    expect(tree.leafCount(structure)).toBe(3)
+  })
+})
