@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check'
 import { describe, it } from 'vitest'
-import type { Backend, GradientTransformation } from '../src/index.js'
+import type { AnyTransformation, Backend } from '../src/index.js'
 import { type Tolerance, float32Tolerance } from './allclose.js'
 import { type SequenceInput, sequenceArb } from './arbitraries.js'
 import * as laws from './predicates/transform.js'
@@ -46,8 +46,6 @@ export const assertLaw = async <T>(
   )
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyTransformation = GradientTransformation<any>
 
 /** The laws `checkTransformLaws` knows. */
 export type TransformLaw = 'leftIdentity' | 'rightIdentity' | 'associativity' | 'purity' | 'determinism' | 'parity'

@@ -4,8 +4,8 @@
  * whose `ok` is the law's truth value and whose `message` explains a failure.
  */
 import {
+  type AnyTransformation,
   type Backend,
-  type GradientTransformation,
   chain,
   dispose,
   identity,
@@ -25,8 +25,6 @@ export type LawResult = Comparison
 /** Bitwise equality: for laws that hold exactly in floating point. */
 export const exact: Tolerance = Object.freeze({ rtol: 0, atol: 0 })
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyTransformation = GradientTransformation<any>
 
 const sameRuns = async (
   a: AnyTransformation,

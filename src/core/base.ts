@@ -55,9 +55,12 @@ export const stateless = (f: (updates: Params, params?: Params) => Params): Grad
     update: (updates: Params, state: EmptyState, params?: Params) => [f(updates, params), state] as const,
   })
 
-// `any` is needed here: GradientTransformation<S> is invariant in S.
+/**
+ * A transformation with any state: the element type of heterogeneous lists of transformations.
+ * (`any` is needed because GradientTransformation<S> is invariant in S.)
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyTransformation = GradientTransformation<any>
+export type AnyTransformation = GradientTransformation<any>
 
 /** The state of a transformation. */
 export type StateOf<T> = T extends GradientTransformation<infer S> ? S : never
@@ -105,11 +108,11 @@ const applyOp = defineElementwise({ name: 'applyUpdates', inputs: ['p', 'u'], ou
  * const params2 = applyUpdates(params, updates)
  * ```
  */
-export const applyUpdates = (params: Params, updates: Params): Params =>
+export const applyUpdates = <P extends Params>(params: P, updates: Params): P =>
   elementwiseTree(applyOp, [
     ['params', params],
     ['updates', updates],
-  ])[0]!
+  ])[0]! as P
 
 /** Zeros shaped like `params` (on the same backends), e.g. for a moment buffer. */
 export const zerosLikeTree = (params: Params): Params =>

@@ -16,6 +16,7 @@ import {
   popScope,
   pushScope,
   shapeSize,
+  untrack,
 } from './tensor.js'
 
 const flatLength = (data: unknown): number =>
@@ -113,8 +114,26 @@ export const read = async (t: Tensor): Promise<Float32Array> => {
   return t.backend.read(t)
 }
 
-/** Reads every tensor leaf of a tree; non-tensor leaves are kept as they are. */
-export const readTree = async <L>(t: Tree<L>): Promise<Tree<L extends Tensor ? Float32Array : L>> => {
+/** The host type `readTree` returns for a tree of type `T`: every Tensor becomes a Float32Array. */
+export type HostOf<T> = [Tree<Tensor>] extends [T]
+  ? Tree<Float32Array>
+  : T extends Tensor
+  ? Float32Array
+  : T extends readonly unknown[]
+    ? { -readonly [K in keyof T]: HostOf<T[K]> }
+    : T extends Record<string, unknown>
+      ? { -readonly [K in keyof T]: HostOf<T[K]> }
+      : T
+
+/**
+ * Reads every tensor leaf of a tree (in parallel); non-tensor leaves are kept as they are.
+ *
+ * @example
+ * ```ts
+ * const { w, b } = await readTree({ w: fromArray([1, 2]), b: fromArray([0]) })
+ * ```
+ */
+export const readTree = async <T>(t: T): Promise<HostOf<T>> => {
   const { leaves, structure } = tree.flatten(t as Tree<unknown>)
   const paths = tree.paths(t as Tree<unknown>)
   const values = await Promise.all(
@@ -124,7 +143,7 @@ export const readTree = async <L>(t: Tree<L>): Promise<Tree<L extends Tensor ? F
       return x.backend.read(x)
     }),
   )
-  return tree.unflatten(structure, values) as Tree<L extends Tensor ? Float32Array : L>
+  return tree.unflatten(structure, values) as HostOf<T>
 }
 
 /** Copies a tensor to another backend (through the host). */
@@ -190,6 +209,20 @@ export const scope = <R>(fn: () => R): R => {
   for (const t of created) if (!kept.has(t) && t.backend.isLive(t)) t.backend.release(t)
   adoptIntoParentScope([...kept].filter((t) => created.has(t)))
   return result
+}
+
+/**
+ * Exempts every tensor leaf of `t` from the scopes open around the call, so it outlives them (a
+ * cache, a constant). It is still released by `dispose`.
+ *
+ * @example
+ * ```ts
+ * const table = scope(() => keep(fromArray([1, 2, 3])))
+ * ```
+ */
+export const keep = <T>(t: T): T => {
+  for (const x of tensorLeaves(t)) untrack(x)
+  return t
 }
 
 /** Number of live tensors on a backend (default `cpu`): the leak check of tests. */

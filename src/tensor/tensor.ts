@@ -136,6 +136,12 @@ export const track = (t: Tensor): Tensor => {
   return t
 }
 
+/** @internal Removes a tensor from every open scope, so no scope releases it. */
+export const untrack = (t: Tensor): Tensor => {
+  for (const s of scopeStack) s.delete(t)
+  return t
+}
+
 /** @internal */
 export const pushScope = (): Set<Tensor> => {
   const s = new Set<Tensor>()
