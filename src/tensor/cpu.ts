@@ -20,10 +20,36 @@ const compileLoop = (op: ElementwiseOp): Loop => {
   return new Function('ins', 'outs', 'scalars', 'n', lines.join('\n')) as Loop
 }
 
-/** Creates an independent cpu backend (own live-handle count). Most code uses the shared `cpu`. */
+/** Bytes of released storage the cpu backend keeps for reuse (per backend). */
+const poolLimitBytes = 256 * 2 ** 20
+
+/**
+ * Creates an independent cpu backend (own live-handle count). Most code uses the shared `cpu`.
+ * Released arrays are recycled for outputs of the same length (up to 256 MiB), so a training loop
+ * that disposes its old params and state allocates nothing after its first steps; an op writes
+ * every element of a recycled output, so no stale value survives.
+ */
 export const createCpuBackend = (name = 'cpu'): Backend => {
   const live = new Set<number>()
   const loops = new WeakMap<ElementwiseOp, Loop>()
+  const pool = new Map<number, Float32Array[]>()
+  let pooledBytes = 0
+  const allocate = (n: number): Float32Array => {
+    const free = pool.get(n)
+    const reused = free?.pop()
+    if (reused) {
+      pooledBytes -= reused.byteLength
+      return reused
+    }
+    return new Float32Array(n)
+  }
+  const recycle = (a: Float32Array) => {
+    if (a.length === 0 || pooledBytes + a.byteLength > poolLimitBytes) return
+    let free = pool.get(a.length)
+    if (!free) pool.set(a.length, (free = []))
+    free.push(a)
+    pooledBytes += a.byteLength
+  }
   const make = (shape: readonly number[], data: Float32Array): Tensor => {
     const t = new Tensor(backend, shape, data)
     live.add(t.id)
@@ -35,15 +61,17 @@ export const createCpuBackend = (name = 'cpu'): Backend => {
     fromData: (values, shape) => {
       const n = shapeSize(shape)
       if (values.length !== n) throw new RangeError(`fromData: ${values.length} values for shape [${shape.join(', ')}]`)
-      return make(shape, Float32Array.from(values))
+      const out = allocate(n)
+      out.set(values)
+      return make(shape, out)
     },
-    fill: (shape, value) => make(shape, new Float32Array(shapeSize(shape)).fill(value)),
+    fill: (shape, value) => make(shape, allocate(shapeSize(shape)).fill(value)),
     elementwise: (op, inputs, scalars) => {
       let loop = loops.get(op)
       if (!loop) loops.set(op, (loop = compileLoop(op)))
       const shape = inputs[0]!.shape
       const n = inputs[0]!.size
-      const outs = op.outputs.map(() => new Float32Array(n))
+      const outs = op.outputs.map(() => allocate(n))
       loop(inputs.map(data), outs, scalars, n)
       return outs.map((o) => make(shape, o))
     },
@@ -59,10 +87,15 @@ export const createCpuBackend = (name = 'cpu'): Backend => {
     },
     release: (t) => {
       if (!live.delete(t.id)) throw new DisposedTensorError('', t.id)
+      recycle(data(t))
     },
     isLive: (t) => live.has(t.id),
     liveCount: () => live.size,
-    destroy: async () => live.clear(),
+    destroy: async () => {
+      live.clear()
+      pool.clear()
+      pooledBytes = 0
+    },
   }
   return Object.freeze(backend)
 }
