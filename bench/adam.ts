@@ -73,7 +73,7 @@ const tfjsStep = (n: number, grad: Float32Array) => {
   const opt = tf.train.adam(lr, b1, b2, eps)
   return {
     step: () => {
-      opt.applyGradients({ [w.name]: g })
+      opt.applyGradients([{ name: w.name, tensor: g }])
     },
     done: () => {
       opt.dispose()

@@ -1,0 +1,33 @@
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+
+const run = (file: string, ...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', file, ...args], { timeout: 120_000, encoding: 'utf8', env: process.env })
+
+describe('examples', () => {
+  it('the README quotes examples/quickstart.ts verbatim', () => {
+    expect(readFileSync('README.md', 'utf8')).toContain(readFileSync('examples/quickstart.ts', 'utf8'))
+  })
+
+  it.each([[[]], [['--custom']]])('the quick start converges towards 0 (%j)', (args: string[]) => {
+    const r = run('examples/quickstart.ts', ...args)
+    expect(r.status, r.stderr).toBe(0)
+    const numbers = r.stdout.match(/-?\d+\.\d+/g)!.map(Number)
+    expect(numbers).toHaveLength(6)
+    for (const x of numbers) expect(Math.abs(x)).toBeLessThan(0.1)
+  })
+
+  it('the demo runs and every optimizer reduces both losses', () => {
+    const r = run('examples/demo.ts')
+    expect(r.status, r.stderr).toBe(0)
+    const tables = r.stdout.split(/\n(?=\w.* on cpu)/).slice(1)
+    expect(tables).toHaveLength(2)
+    for (const table of tables) {
+      const rows = table.split('\n').filter((l) => /^\s+\d+\s/.test(l)).map((l) => l.trim().split(/\s+/).slice(1).map(Number))
+      const first = rows[0]!
+      const last = rows[rows.length - 1]!
+      last.forEach((loss, i) => expect(loss).toBeLessThan(first[i]! / 100))
+    }
+  })
+})
