@@ -25,6 +25,8 @@ import {
   sub,
   sum,
   sumOfSquares,
+  sumTo,
+  reshape,
   toBackend,
   uniform,
   zeros,
@@ -87,6 +89,39 @@ describe.each(backends)('tensors on $name', (backend) => {
     dispose([x, p, q, big])
   })
 
+  it('broadcasting: a suffix [n] or [1, n], a scalar [], and leading axes [m, 1] against [m, n]', async () => {
+    const dims = fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }))
+    await fc.assert(
+      fc.asyncProperty(dims, fc.integer({ min: 0, max: 1000 }), async ([m, n], seed) => {
+        const vals = (k: number, off: number) => Array.from({ length: k }, (_, i) => Math.fround(Math.sin(seed + off + i) * 3))
+        const x = vals(m * n, 0)
+        const bias = vals(n, 100)
+        const row = vals(m, 200)
+        const op = defineElementwise({ name: 'bcast', inputs: ['x', 'b', 'c', 'r', 'b2'], outputs: ['x + b * c + r - b2'] })
+        const t = [fromArray(x, [m, n], backend), fromArray(bias, [n], backend), fromArray(2, [], backend), fromArray(row, [m, 1], backend), fromArray(bias, [1, n], backend)]
+        const [out] = elementwise(op, t, [])
+        expect(out!.shape).toEqual([m, n])
+        const expected = f64(x.map((v, i) => v + bias[i % n]! * 2 + row[Math.floor(i / n)]! - bias[i % n]!))
+        assertAllClose(await read(out!), expected, { rtol: 1e-6, atol: 1e-6 })
+        const cols = sumTo(t[0]!, [n])
+        const rows = sumTo(t[0]!, [m, 1])
+        const all = sumTo(t[0]!, [])
+        assertAllClose(await read(cols), f64(bias.map((_, j) => x.filter((_, i) => i % n === j).reduce((a, b) => a + b, 0))), { rtol: 1e-5, atol: 1e-5 })
+        assertAllClose(await read(rows), f64(row.map((_, r) => x.slice(r * n, r * n + n).reduce((a, b) => a + b, 0))), { rtol: 1e-5, atol: 1e-5 })
+        assertAllClose(await read(all), f64([x.reduce((a, b) => a + b, 0)]), { rtol: 1e-5, atol: 1e-5 })
+        const re = reshape(t[0]!, [n, m])
+        expect(re.shape).toEqual([n, m])
+        expect(Array.from(await read(re))).toEqual(x)
+        dispose([t, out, cols, rows, all, re])
+      }),
+      propertyParameters(15),
+    )
+    const a = fromArray([1, 2, 3, 4, 5, 6], [2, 3], backend)
+    expect(caught(() => add(a, fromArray([1, 2], [2], backend))).message).toContain('[2] does not broadcast to [2, 3]')
+    expect(() => sumTo(a, [2])).toThrow(ShapeError)
+    expect(() => reshape(a, [4])).toThrow(ShapeError)
+  })
+
   it('zeros, full, scalars and empty tensors', async () => {
     expect(Array.from(await read(zeros([2, 2], backend)))).toEqual([0, 0, 0, 0])
     const s = fromArray(3.5, undefined, backend)
@@ -125,7 +160,7 @@ describe.each(backends)('tensors on $name', (backend) => {
     const b = fromArray([1, 2, 3], [3], backend)
     const e = caught(() => add(a, b))
     expect(e).toBeInstanceOf(ShapeError)
-    expect(e.message).toContain('[2] vs [3]')
+    expect(e.message).toContain('[2] does not broadcast to [3]')
     dispose([a, b])
   })
 

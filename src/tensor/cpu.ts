@@ -3,17 +3,20 @@
  * Each elementwise op is compiled once into a single fused loop over all of its outputs.
  */
 import { DisposedTensorError } from '../errors.js'
-import { type Backend, type ElementwiseOp, Tensor, shapeSize, track } from './tensor.js'
+import { type Backend, type ElementwiseOp, type Read, Tensor, readOf, shapeSize, track } from './tensor.js'
 
 type Loop = (ins: readonly Float32Array[], outs: Float32Array[], scalars: readonly number[], n: number) => void
 
-const compileLoop = (op: ElementwiseOp): Loop => {
+const readExpr = (name: string, r: Read): string =>
+  r.kind === 'same' ? `in_${name}[i]` : r.kind === 'mod' ? (r.size === 1 ? `in_${name}[0]` : `in_${name}[i % ${r.size}]`) : `in_${name}[Math.floor(i / ${r.inner})]`
+
+const compileLoop = (op: ElementwiseOp, reads: readonly Read[]): Loop => {
   const lines: string[] = []
   op.inputs.forEach((name, i) => lines.push(`const in_${name} = ins[${i}];`))
   op.scalars.forEach((name, i) => lines.push(`const ${name} = scalars[${i}];`))
   op.outputs.forEach((_, i) => lines.push(`const out_${i} = outs[${i}];`))
   lines.push('for (let i = 0; i < n; i++) {')
-  op.inputs.forEach((name) => lines.push(`  const ${name} = in_${name}[i];`))
+  op.inputs.forEach((name, k) => lines.push(`  const ${name} = ${readExpr(name, reads[k]!)};`))
   op.lets.forEach(([name, expr]) => lines.push(`  const ${name} = ${expr};`))
   op.outputs.forEach((expr, i) => lines.push(`  out_${i}[i] = ${expr};`))
   lines.push('}')
@@ -31,7 +34,7 @@ const poolLimitBytes = 256 * 2 ** 20
  */
 export const createCpuBackend = (name = 'cpu'): Backend => {
   const live = new Set<number>()
-  const loops = new WeakMap<ElementwiseOp, Loop>()
+  const loops = new WeakMap<ElementwiseOp, Map<string, Loop>>()
   const pool = new Map<number, Float32Array[]>()
   let pooledBytes = 0
   const allocate = (n: number): Float32Array => {
@@ -66,14 +69,27 @@ export const createCpuBackend = (name = 'cpu'): Backend => {
       return make(shape, out)
     },
     fill: (shape, value) => make(shape, allocate(shapeSize(shape)).fill(value)),
-    elementwise: (op, inputs, scalars) => {
-      let loop = loops.get(op)
-      if (!loop) loops.set(op, (loop = compileLoop(op)))
-      const shape = inputs[0]!.shape
-      const n = inputs[0]!.size
+    elementwise: (op, inputs, scalars, layout) => {
+      let byReads = loops.get(op)
+      if (!byReads) loops.set(op, (byReads = new Map()))
+      const key = JSON.stringify(layout.reads)
+      let loop = byReads.get(key)
+      if (!loop) byReads.set(key, (loop = compileLoop(op, layout.reads)))
+      const n = layout.size
       const outs = op.outputs.map(() => allocate(n))
       loop(inputs.map(data), outs, scalars, n)
-      return outs.map((o) => make(shape, o))
+      return outs.map((o) => make(layout.shape, o))
+    },
+    sumTo: (t, shape) => {
+      const d = data(t)
+      const m = shapeSize(shape)
+      const acc = new Float64Array(m)
+      const r = readOf(shape, t.shape)!
+      if (r.kind === 'div') for (let i = 0; i < d.length; i++) acc[Math.floor(i / r.inner)]! += d[i]!
+      else for (let i = 0; i < d.length; i++) acc[i % m]! += d[i]!
+      const out = allocate(m)
+      out.set(acc)
+      return make(shape, out)
     },
     sum: (t) => {
       const d = data(t)

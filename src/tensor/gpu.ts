@@ -10,7 +10,7 @@
  */
 import { createRequire } from 'node:module'
 import { DisposedTensorError, UnsupportedError } from '../errors.js'
-import { type Backend, type ElementwiseOp, Tensor, shapeSize, track } from './tensor.js'
+import { type Backend, type ElementwiseOp, type Read, Tensor, readOf, shapeSize, track } from './tensor.js'
 
 /** The gpu.js modes fluxion accepts. `webgl2` and `headlessgl` need a GL context (a browser or the `gl` package). */
 export type GpuMode = 'webgpu' | 'webgl2' | 'headlessgl' | 'webasm' | 'cpu'
@@ -50,10 +50,17 @@ interface GpuJs {
 
 const isPromise = <T>(v: unknown): v is Promise<T> => typeof (v as { then?: unknown })?.then === 'function'
 
-const kernelSource = (op: ElementwiseOp, output: number): string => {
+const readExpr = (name: string, r: Read): string =>
+  r.kind === 'same'
+    ? `in_${name}[this.thread.x]`
+    : r.kind === 'mod'
+      ? r.size === 1 ? `in_${name}[0]` : `in_${name}[this.thread.x % ${r.size}]`
+      : `in_${name}[Math.floor(this.thread.x / ${r.inner})]`
+
+const kernelSource = (op: ElementwiseOp, output: number, reads: readonly Read[]): string => {
   const params = [...op.inputs.map((n) => `in_${n}`), ...op.scalars].join(', ')
   const body = [
-    ...op.inputs.map((n) => `const ${n} = in_${n}[this.thread.x];`),
+    ...op.inputs.map((n, k) => `const ${n} = ${readExpr(n, reads[k]!)};`),
     ...op.lets.map(([n, e]) => `const ${n} = ${e};`),
     `return ${op.outputs[output]};`,
   ]
@@ -193,17 +200,33 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
         return make(shape, k(value))
       })
     },
-    elementwise: (op, inputs, scalars) => {
+    elementwise: (op, inputs, scalars, layout) => {
       checkAlive()
-      const shape = inputs[0]!.shape
-      const n = inputs[0]!.size
+      const { shape, size: n, reads } = layout
       if (n === 0) return op.outputs.map(() => make(shape, new Float32Array(0)))
       let opId = elementwiseIds.get(op)
       if (opId === undefined) elementwiseIds.set(op, (opId = nextOpId++))
+      const readKey = JSON.stringify(reads)
       return op.outputs.map((_, i) => {
-        const k = kernel(`${op.name}/${opId}/${i}#${n}`, kernelSource(op, i), { output: [n], argumentTypes: argumentTypes(op) })
+        const k = kernel(`${op.name}/${opId}/${i}#${n}/${readKey}`, kernelSource(op, i, reads), { output: [n], argumentTypes: argumentTypes(op) })
         return make(shape, launch(k, inputs, scalars))
       })
+    },
+    sumTo: (t, shape) => {
+      checkAlive()
+      const m = shapeSize(shape)
+      if (m === 0) return make(shape, new Float32Array(0))
+      if (t.size === 0) return backend.fill(shape, 0)
+      const r = readOf(shape, t.shape)!
+      const source =
+        r.kind === 'div'
+          ? 'function kernel(a) { let s = 0.0; const start = this.thread.x * this.constants.inner; ' +
+            'for (let j = 0; j < this.constants.inner; j++) { s += a[start + j]; } return s; }'
+          : 'function kernel(a) { let s = 0.0; ' +
+            'for (let r = 0; r < this.constants.rows; r++) { s += a[r * this.constants.cols + this.thread.x]; } return s; }'
+      const constants = r.kind === 'div' ? { inner: r.inner } : { rows: t.size / m, cols: m }
+      const k = kernel(`sumTo/${r.kind}#${t.size}->${m}`, source, { output: [m], constants, argumentTypes: { a: 'Array' } })
+      return make(shape, launch(k, [t], []))
     },
     sum: (t) => {
       checkAlive()

@@ -11,8 +11,10 @@ import {
   type ElementwiseOp,
   Tensor,
   adoptIntoParentScope,
+  broadcastOperands,
   checkOperands,
   defineElementwise,
+  readOf,
   popScope,
   pushScope,
   shapeSize,
@@ -69,14 +71,22 @@ export const zerosLike = (t: Tensor): Tensor => {
 }
 
 /**
- * Runs an elementwise op on same-shaped tensors of one backend. `path` names the tree leaf in
- * errors. Scalars must be finite or ±Infinity numbers, one per `op.scalars` entry.
+ * Runs an elementwise op on tensors of one backend, one host number per `op.scalars` entry. Inputs
+ * have the output's shape, or broadcast: a trailing suffix of it (a bias `[n]` against `[m, n]`, a
+ * scalar `[]` against anything) or its leading axes followed by ones (`[m, 1]` against `[m, n]`).
+ * `path` names the tree leaf in errors.
+ *
+ * @example
+ * ```ts
+ * const axpy = defineElementwise({ name: 'axpy', inputs: ['x', 'y'], scalars: ['a'], outputs: ['a * x + y'] })
+ * const [z] = elementwise(axpy, [fromArray([1, 2]), fromArray([3, 4])], [2]) // [5, 8]
+ * ```
  */
 export const elementwise = (op: ElementwiseOp, inputs: readonly Tensor[], scalars: readonly number[] = [], path = ''): Tensor[] => {
   if (inputs.length !== op.inputs.length) throw new FluxionError(`${op.name}: expected ${op.inputs.length} tensors, got ${inputs.length}`)
   if (scalars.length !== op.scalars.length) throw new FluxionError(`${op.name}: expected ${op.scalars.length} scalars, got ${scalars.length}`)
-  checkOperands(inputs, path)
-  return inputs[0]!.backend.elementwise(op, inputs, scalars)
+  const layout = broadcastOperands(inputs, path)
+  return inputs[0]!.backend.elementwise(op, inputs, scalars, layout)
 }
 
 const addOp = defineElementwise({ name: 'add', inputs: ['a', 'b'], outputs: ['a + b'] })
@@ -100,6 +110,41 @@ export const sum = (t: Tensor): Tensor => {
 }
 /** Σ tᵢ², a tensor of shape []. */
 export const sumOfSquares = (t: Tensor): Tensor => scope(() => sum(elementwise(squareOp, [t])[0]!))
+
+/**
+ * Sums `t` down to `shape`: over its leading axes when `shape` is a trailing suffix of t's shape
+ * (e.g. `[m, n] → [n]`, the gradient of a broadcast bias), over its trailing axes when `shape` is
+ * t's leading axes followed by ones (`[m, n] → [m, 1]`).
+ *
+ * @example
+ * ```ts
+ * sumTo(fromArray([1, 2, 3, 4], [2, 2]), [2])    // [4, 6]
+ * sumTo(fromArray([1, 2, 3, 4], [2, 2]), [2, 1]) // [3, 7]
+ * ```
+ */
+export const sumTo = (t: Tensor, shape: readonly number[], path = ''): Tensor => {
+  checkOperands([t], path)
+  const r = readOf(shape, t.shape)
+  if (!r) throw new ShapeError(path, `cannot sum [${t.shape.join(', ')}] down to [${shape.join(', ')}]`)
+  if (r.kind === 'same') return t.backend.elementwise(copyOp, [t], [], { shape: t.shape, size: t.size, reads: [r] })[0]!
+  return t.backend.sumTo(t, shape)
+}
+
+const copyOp = defineElementwise({ name: 'copy', inputs: ['a'], outputs: ['a'] })
+
+/**
+ * The same values with a new shape of the same size (a copy: tensors never share storage).
+ *
+ * @example
+ * ```ts
+ * reshape(fromArray([1, 2, 3, 4]), [2, 2])
+ * ```
+ */
+export const reshape = (t: Tensor, shape: readonly number[], path = ''): Tensor => {
+  checkOperands([t], path)
+  if (shapeSize(shape) !== t.size) throw new ShapeError(path, `cannot reshape [${t.shape.join(', ')}] to [${shape.join(', ')}]`)
+  return t.backend.elementwise(copyOp, [t], [], { shape, size: t.size, reads: [{ kind: 'same' }] })[0]!
+}
 
 /**
  * Reads a tensor back to the host: the one asynchronous operation.

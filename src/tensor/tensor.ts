@@ -110,10 +110,18 @@ export interface Backend {
   fromData(data: Float32Array, shape: readonly number[]): Tensor
   /** A tensor of the given shape whose every element is `value`. */
   fill(shape: readonly number[], value: number): Tensor
-  /** Runs an elementwise op; inputs are already checked to be live, same-shaped and on this backend. */
-  elementwise(op: ElementwiseOp, inputs: readonly Tensor[], scalars: readonly number[]): Tensor[]
+  /**
+   * Runs an elementwise op. Inputs are already checked to be live and on this backend; `layout`
+   * says the output shape and how each input is read (see `broadcastOperands`).
+   */
+  elementwise(op: ElementwiseOp, inputs: readonly Tensor[], scalars: readonly number[], layout: Broadcast): Tensor[]
   /** Sum of all elements, as a tensor of shape `[]`. */
   sum(t: Tensor): Tensor
+  /**
+   * Sums `t` down to `shape`, the inverse of broadcasting: `shape` is a trailing suffix of t's shape
+   * (sum over the leading axes) or t's leading axes followed by ones (sum over the trailing axes).
+   */
+  sumTo(t: Tensor, shape: readonly number[]): Tensor
   /** Copies the data back to the host (a fresh array the caller owns). */
   read(t: Tensor): Promise<Float32Array>
   /** Releases a tensor's storage. Releasing twice throws `DisposedTensorError`. */
@@ -159,6 +167,61 @@ export const popScope = (s: Set<Tensor>): void => {
 export const adoptIntoParentScope = (ts: Iterable<Tensor>): void => {
   const parent = scopeStack[scopeStack.length - 1]
   if (parent) for (const t of ts) parent.add(t)
+}
+
+/**
+ * How an elementwise input is read at output index i: `same` reads element i; `mod` (an input whose
+ * shape is a trailing suffix of the output's, e.g. a bias or a scalar) reads i mod size; `div` (an
+ * input whose shape is the output's leading axes followed by ones, e.g. a per-row statistic) reads
+ * ⌊i / inner⌋.
+ */
+export type Read = { readonly kind: 'same' } | { readonly kind: 'mod'; readonly size: number } | { readonly kind: 'div'; readonly inner: number }
+
+/** Output shape of an elementwise op and how each input is read. */
+export interface Broadcast {
+  readonly shape: readonly number[]
+  readonly size: number
+  readonly reads: readonly Read[]
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i])
+
+/** The read of an input of shape `s` inside an output of shape `out`, or undefined if unsupported. */
+export const readOf = (s: readonly number[], out: readonly number[]): Read | undefined => {
+  if (sameShape(s, out)) return { kind: 'same' }
+  const size = shapeSize(s)
+  const outSize = shapeSize(out)
+  if (s.length > out.length) return undefined
+  const firstNonOne = s.findIndex((d) => d !== 1)
+  const stripped = firstNonOne === -1 ? [] : s.slice(firstNonOne)
+  if (stripped.every((d, i) => d === out[out.length - stripped.length + i])) return { kind: 'mod', size }
+  const lead = s.findIndex((d, i) => d !== out[i])
+  if (s.length === out.length && lead > 0 && s.slice(lead).every((d) => d === 1)) return { kind: 'div', inner: outSize / size }
+  return undefined
+}
+
+/**
+ * @internal Checks that tensors can meet in one broadcasting op: same backend, all live, and each
+ * shape equal to the output shape (the largest), a trailing suffix of it, or its leading axes
+ * followed by ones. Anything else throws a ShapeError naming the path.
+ */
+export const broadcastOperands = (tensors: readonly Tensor[], path: string): Broadcast => {
+  const first = tensors[0]!
+  let out = first
+  for (const t of tensors) {
+    if (!(t instanceof Tensor)) throw new BackendError(path, `expected a Tensor, got ${String(t)}`)
+    if (t.backend !== first.backend) {
+      throw new BackendError(path, `tensor on ${t.backend.name} combined with a tensor on ${first.backend.name}`)
+    }
+    if (!t.backend.isLive(t)) throw new DisposedTensorError(path, t.id)
+    if (t.size > out.size || (t.size === out.size && t.shape.length > out.shape.length)) out = t
+  }
+  const reads = tensors.map((t) => {
+    const r = readOf(t.shape, out.shape)
+    if (!r) throw new ShapeError(path, `[${t.shape.join(', ')}] does not broadcast to [${out.shape.join(', ')}]`)
+    return r
+  })
+  return { shape: out.shape, size: out.size, reads }
 }
 
 /** @internal Checks that tensors can meet in one op: same backend, same shape, all live. */
