@@ -71,6 +71,13 @@ export class DisposedTensorError extends FluxionError {
   }
 }
 
+/** A transformation that needs the params (e.g. weight decay) was updated without them. */
+export class MissingParamsError extends FluxionError {
+  constructor(readonly transform: string) {
+    super(`${transform}: update needs the current params; call update(updates, state, params)`)
+  }
+}
+
 /** A backend that cannot run in this environment, or an operation a backend does not provide. */
 export class UnsupportedError extends FluxionError {}
 

@@ -3,9 +3,9 @@
  * liveness check runs over all leaves before any device work starts, so a bad input throws before
  * anything is half-applied.
  */
-import { elementwise } from '../tensor/ops.js'
+import { elementwise, scope } from '../tensor/ops.js'
 import { type ElementwiseOp, Tensor, checkOperands } from '../tensor/tensor.js'
-import { BackendError } from '../errors.js'
+import { BackendError, MissingParamsError, StructureError } from '../errors.js'
 import * as tree from '../tree/index.js'
 import type { Params } from './types.js'
 
@@ -13,10 +13,10 @@ import type { Params } from './types.js'
 export type Named = readonly [name: string, value: Params]
 
 /**
- * Applies `op` leaf by leaf over trees of one structure; returns one tree per output of `op`.
- * Throws (before computing anything) a StructureError / ShapeError / BackendError naming the path.
+ * The leaves of several trees of one structure, row by row, after checking (before any device work)
+ * that structures match and each row's tensors share backend and shape; errors name the path.
  */
-export const elementwiseTree = (op: ElementwiseOp, named: readonly Named[], scalars: readonly number[] = []): Params[] => {
+export const leafRows = (named: readonly Named[]): { rows: Tensor[][]; paths: string[]; structure: tree.Structure } => {
   const [firstName, first] = named[0]!
   for (let i = 1; i < named.length; i++) tree.assertSameStructure(first, named[i]![1], `${firstName} vs ${named[i]![0]}`)
   const paths = tree.paths(first)
@@ -30,9 +30,45 @@ export const elementwiseTree = (op: ElementwiseOp, named: readonly Named[], scal
     checkOperands(row, path)
     return row
   })
-  const results = rows.map((row, j) => elementwise(op, row, scalars, paths[j]))
-  const structure = tree.structureOf(first)
-  return op.outputs.map((_, k) => tree.unflatten(structure, results.map((r) => r[k]!)))
+  return { rows, paths, structure: tree.structureOf(first) }
+}
+
+/**
+ * Applies `f` leaf by leaf over trees of one structure (checked first, see `leafRows`); `f` returns
+ * `outputs` tensors per leaf, and the result is one tree per output.
+ */
+export const mapLeaves = (
+  named: readonly Named[],
+  outputs: number,
+  f: (leaves: Tensor[], path: string, index: number) => Tensor[],
+): Params[] => {
+  const { rows, paths, structure } = leafRows(named)
+  // inside a scope, so a failure at a later leaf releases what earlier leaves made
+  return scope(() => {
+    const results = rows.map((row, j) => f(row, paths[j]!, j))
+    return Array.from({ length: outputs }, (_, k) => tree.unflatten(structure, results.map((r) => r[k]!)))
+  })
+}
+
+/**
+ * Applies `op` leaf by leaf over trees of one structure; returns one tree per output of `op`.
+ * Throws (before computing anything) a StructureError / ShapeError / BackendError naming the path.
+ */
+export const elementwiseTree = (op: ElementwiseOp, named: readonly Named[], scalars: readonly number[] = []): Params[] =>
+  mapLeaves(named, op.outputs.length, (row, path) => elementwise(op, row, scalars, path))
+
+/** The params, or a MissingParamsError naming the transform. */
+export const requireParams = (transform: string, params: Params | undefined): Params => {
+  if (params === undefined) throw new MissingParamsError(transform)
+  return params
+}
+
+/** Checks a step counter read from a state. */
+export const checkCount = (transform: string, count: unknown): number => {
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) {
+    throw new StructureError('count', `${transform}: state.count must be an integer ≥ 0, got ${String(count)}`)
+  }
+  return count
 }
 
 /** `Object.freeze` typed for state records. */

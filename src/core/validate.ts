@@ -24,6 +24,7 @@ export const ranges = {
   /** [0, 1): decay rates such as momentum and Adam's β. */
   unitInterval: number('a number in [0, 1)', (n) => n >= 0 && n < 1),
   positiveInteger: number('an integer ≥ 1', (n) => Number.isInteger(n) && n >= 1),
+  seed: number('an integer in [0, 2^53)', (n) => Number.isSafeInteger(n) && n >= 0),
   boolean: t.boolean,
 } as const
 

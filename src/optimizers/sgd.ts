@@ -1,8 +1,15 @@
-import { chain, identity } from '../core/base.js'
-import type { EmptyState, GradientTransformation, ScalarOrSchedule } from '../core/types.js'
+/**
+ * SGD and its momentum variants, and noisy SGD.
+ *
+ * References: seed 000_33f4fbf331723dec.txt ("Stochastic Gradient Descent", "SGD with momentum",
+ * "SGD with Nesterov momentum"); Optax `sgd`, `noisy_sgd`; Keras `SGD`; PyTorch `SGD`;
+ * TensorFlow.js `train.momentum`.
+ */
+import type { ScalarOrSchedule } from '../core/types.js'
 import { nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
-import { type ScaleByScheduleState, scaleByLearningRate } from '../transforms/scaling.js'
-import { type TraceState, trace } from '../transforms/moments.js'
+import { addNoise } from '../transforms/misc.js'
+import { scaleByLearningRate } from '../transforms/scaling.js'
+import { type Convention, type Optimizer, conventionCodec, momentumOrIdentity, optimizer } from './common.js'
 
 /** Options of `sgd`. */
 export interface SgdOptions {
@@ -12,40 +19,103 @@ export interface SgdOptions {
   readonly momentum?: number
   /** Nesterov's look-ahead momentum. Default false. */
   readonly nesterov?: boolean
+  /** 'optax' (= 'pytorch' = 'tfjs': m ← g + βm, θ ← θ − α_k m) or 'keras' (v ← βv − α_k g). Default 'optax'. */
+  readonly convention?: Convention
 }
-
-/** State of `sgd`: the momentum buffer (or `{}` without momentum) and the step count. */
-export type SgdState = readonly [TraceState | EmptyState, ScaleByScheduleState]
 
 /**
  * Stochastic gradient descent, with optional (Nesterov) momentum:
  *
  *   plain:     θ ← θ − α_k g
- *   momentum:  m ← g + βm,  θ ← θ − α_k m           (= v ← βv − αg, θ ← θ + v for constant α)
- *   Nesterov:  m ← g + βm,  θ ← θ − α_k (g + βm)
+ *   momentum:  m ← g + βm,  θ ← θ − α_k m                 (optax, pytorch, tfjs)
+ *              v ← βv − α_k g,  θ ← θ + v                  (keras; the lectures' velocity form)
+ *   Nesterov:  m ← g + βm,  θ ← θ − α_k (g + βm)          (keras: θ ← θ + βv − α_k g)
  *
- * `chain(trace({ decay: momentum, nesterov }), scaleByLearningRate(learningRate))`; the trace is
- * left out when momentum = 0 and nesterov is false.
+ * The two momentum forms agree while α is constant; with a schedule, Keras' buffer keeps the past
+ * learning rates inside it. `chain(trace({ decay: momentum, nesterov }), scaleByLearningRate(α))`, or
+ * the reverse order for 'keras'; the trace is left out when momentum = 0 and nesterov is false.
  *
- * Defaults: momentum = 0, nesterov = false.
+ * Defaults: momentum = 0, nesterov = false, convention = 'optax'.
  * Reference: seed 000_33f4fbf331723dec.txt, "Stochastic Gradient Descent", "SGD with momentum",
  * "SGD with Nesterov momentum"; Optax `sgd`.
  *
  * @example
  * ```ts
  * const opt = sgd({ learningRate: 0.01, momentum: 0.9, nesterov: true })
- * let state = opt.init(params)
- * const [updates, next] = opt.update(grads, state, params)
- * params = applyUpdates(params, updates)
  * ```
  */
-export const sgd = (options: SgdOptions): GradientTransformation<SgdState> => {
-  const { learningRate, momentum = 0, nesterov = false } = validate(
+export const sgd = (options: SgdOptions): Optimizer => {
+  const { learningRate, momentum, nesterov, convention } = validate(
     'sgd',
-    { learningRate: nonNegativeOrSchedule, momentum: ranges.unitInterval, nesterov: ranges.boolean },
-    { momentum: 0, nesterov: false, ...options },
+    { learningRate: nonNegativeOrSchedule, momentum: ranges.unitInterval, nesterov: ranges.boolean, convention: conventionCodec('sgd', ['optax', 'pytorch', 'keras', 'tfjs']) },
+    { momentum: 0, nesterov: false, convention: 'optax', ...options },
   )
-  const moment: GradientTransformation<TraceState | EmptyState> =
-    momentum > 0 || nesterov ? (trace({ decay: momentum, nesterov }) as GradientTransformation<TraceState | EmptyState>) : (identity() as GradientTransformation<TraceState | EmptyState>)
-  return chain(moment, scaleByLearningRate(learningRate))
+  const moment = momentumOrIdentity(momentum, nesterov)
+  return convention === 'keras' ? optimizer(scaleByLearningRate(learningRate), moment) : optimizer(moment, scaleByLearningRate(learningRate))
+}
+
+/** Options of `momentum`. */
+export interface MomentumOptions {
+  /** α, a number ≥ 0 or a schedule. Required. */
+  readonly learningRate: ScalarOrSchedule
+  /** β in [0, 1). Default 0.9. */
+  readonly momentum?: number
+  /** Nesterov's look-ahead form. Default false. */
+  readonly nesterov?: boolean
+}
+
+/**
+ * Momentum in the lectures' velocity form: v ← βv − α_k g, θ ← θ + v (Nesterov: θ ← θ + βv − α_k g).
+ * The learning rate is applied before the buffer, so a changing α_k stays inside v;
+ * `chain(scaleByLearningRate(α), trace({ decay: β, nesterov }))`.
+ *
+ * Defaults: momentum = 0.9, nesterov = false.
+ * Reference: seed 000_33f4fbf331723dec.txt, "Stochastic Gradient Descent (SGD) with momentum".
+ *
+ * @example
+ * ```ts
+ * const opt = momentum({ learningRate: 0.01, momentum: 0.9 })
+ * ```
+ */
+export const momentum = (options: MomentumOptions): Optimizer => {
+  const o = validate(
+    'momentum',
+    { learningRate: nonNegativeOrSchedule, momentum: ranges.unitInterval, nesterov: ranges.boolean },
+    { momentum: 0.9, nesterov: false, ...options },
+  )
+  return optimizer(scaleByLearningRate(o.learningRate), momentumOrIdentity(o.momentum, o.nesterov))
+}
+
+/** Options of `noisySgd`. */
+export interface NoisySgdOptions {
+  /** α, a number ≥ 0 or a schedule. Required. */
+  readonly learningRate: ScalarOrSchedule
+  /** η, initial noise variance. Default 0.01. */
+  readonly eta?: number
+  /** γ, annealing exponent. Default 0.55. */
+  readonly gamma?: number
+  /** Seed of the noise. Default 0. */
+  readonly seed?: number
+}
+
+/**
+ * SGD with annealed Gaussian gradient noise: θ ← θ − α_k (g + N(0, η / (1 + k)^γ)).
+ * `chain(addNoise({ eta, gamma, seed }), scaleByLearningRate(α))`.
+ *
+ * Defaults: eta = 0.01, gamma = 0.55, seed = 0.
+ * Reference: Neelakantan et al. 2015; seed 000_33f4fbf331723dec.txt ("noise injection"); Optax
+ * `noisy_sgd`.
+ *
+ * @example
+ * ```ts
+ * const opt = noisySgd({ learningRate: 0.01, eta: 0.3, seed: 7 })
+ * ```
+ */
+export const noisySgd = (options: NoisySgdOptions): Optimizer => {
+  const { learningRate, ...noise } = validate(
+    'noisySgd',
+    { learningRate: nonNegativeOrSchedule, eta: ranges.nonNegative, gamma: ranges.nonNegative, seed: ranges.seed },
+    { eta: 0.01, gamma: 0.55, seed: 0, ...options },
+  )
+  return optimizer(addNoise(noise), scaleByLearningRate(learningRate))
 }

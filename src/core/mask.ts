@@ -1,0 +1,26 @@
+/**
+ * Masks: a tree of booleans with the params' structure, or a function of the params returning one.
+ * A masked-out leaf (false) passes through a masked transformation unchanged.
+ */
+import { StructureError } from '../errors.js'
+import * as tree from '../tree/index.js'
+import type { Tree } from '../tree/index.js'
+import type { Params } from './types.js'
+
+/** A boolean tree shaped like the params, or a function computing it from the params. */
+export type Mask = Tree<boolean> | ((params: Params) => Tree<boolean>)
+
+/**
+ * The mask as one boolean per leaf of `reference`, in leaf order; throws a StructureError naming
+ * the first differing path, or the path of a non-boolean leaf.
+ */
+export const maskLeaves = (transform: string, mask: Mask | undefined, reference: Params, params: Params | undefined): boolean[] => {
+  if (mask === undefined) return tree.leaves(reference).map(() => true)
+  const m = typeof mask === 'function' ? mask((params ?? reference) as Params) : mask
+  tree.assertSameStructure(reference, m, `${transform}: updates vs mask`)
+  const paths = tree.paths(m)
+  return tree.leaves(m).map((b, i) => {
+    if (typeof b !== 'boolean') throw new StructureError(paths[i]!, `${transform}: mask leaves must be booleans, got ${String(b)}`)
+    return b
+  })
+}

@@ -1,0 +1,40 @@
+/**
+ * @internal What the optimizer aliases share: the `convention` option and the chain they return.
+ */
+import * as t from 'io-ts'
+import { type AnyTransformation, chain, identity } from '../core/base.js'
+import type { GradientTransformation } from '../core/types.js'
+import { HyperparameterError } from '../errors.js'
+import { trace } from '../transforms/moments.js'
+
+/**
+ * Whose formula and defaults an optimizer reproduces. fluxion's default is Optax's; the others
+ * reproduce PyTorch, Keras 3 and TensorFlow.js where they differ (docs/conventions.md).
+ */
+export type Convention = 'optax' | 'pytorch' | 'keras' | 'tfjs'
+
+/** The state of an optimizer: the tuple of the states of its chain. */
+export type OptimizerState = readonly unknown[]
+
+/** An optimizer: a chain of primitives. */
+export type Optimizer = GradientTransformation<OptimizerState>
+
+export const conventionCodec = (optimizer: string, allowed: readonly Convention[]) =>
+  new t.Type<Convention, Convention, unknown>(
+    `one of ${allowed.map((c) => `'${c}'`).join(', ')} (the conventions ${optimizer} supports)`,
+    (u): u is Convention => allowed.includes(u as Convention),
+    (u, c) => (allowed.includes(u as Convention) ? t.success(u as Convention) : t.failure(u, c)),
+    t.identity,
+  )
+
+/** A chain typed as an Optimizer. */
+export const optimizer = (...transforms: AnyTransformation[]): Optimizer => chain(...transforms) as unknown as Optimizer
+
+/** Momentum when β > 0 or Nesterov is asked for, else the identity (no buffer). */
+export const momentumOrIdentity = (momentum: number, nesterov: boolean): AnyTransformation =>
+  momentum > 0 || nesterov ? trace({ decay: momentum, nesterov }) : identity()
+
+/** Rejects an option a convention does not have. */
+export const unavailable = (optimizer: string, field: string, value: unknown, why: string): never => {
+  throw new HyperparameterError(optimizer, field, value, why)
+}

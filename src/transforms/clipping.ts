@@ -1,0 +1,210 @@
+/**
+ * Clipping: by value, by norm (per leaf and global), by block RMS, and adaptive (unit-wise) clipping.
+ *
+ * References: seed 002_22903fbb3df79e4c.txt, "Gradient Clipping by value" and "by norm" (clipping by
+ * value changes the direction, clipping by norm preserves it); Pascanu et al. 2013; Brock et al. 2021
+ * (adaptive gradient clipping); Optax `transforms/_clipping`.
+ */
+import { frozen, leafRows, mapLeaves, requireParams } from '../core/internal.js'
+import type { EmptyState, GradientTransformation, Params } from '../core/types.js'
+import { ranges, validate } from '../core/validate.js'
+import { HyperparameterError, ShapeError } from '../errors.js'
+import { elementwise, scope, sumOfSquares, sumTo } from '../tensor/ops.js'
+import { type Tensor, defineElementwise } from '../tensor/tensor.js'
+import * as tree from '../tree/index.js'
+
+const empty: EmptyState = frozen({})
+
+const statelessTransform = (f: (updates: Params, params?: Params) => Params): GradientTransformation<EmptyState> =>
+  frozen({ init: () => empty, update: (updates: Params, state: EmptyState, params?: Params) => [f(updates, params), state] as const })
+
+const clipValueOp = defineElementwise({
+  name: 'clipByValue',
+  inputs: ['g'],
+  scalars: ['lo', 'hi'],
+  outputs: ['g > hi ? hi : (g < lo ? lo : g)'],
+})
+
+/** Options of `clip`: the lectures' thresholds, min ≤ max. */
+export interface ClipOptions {
+  /** β, the lower threshold. */
+  readonly min: number
+  /** α, the upper threshold. */
+  readonly max: number
+}
+
+/**
+ * Clipping by value, elementwise: gᵢ ← α if gᵢ > α, β if gᵢ < β (β ≤ α). `clip(δ)` is
+ * `clip({ min: −δ, max: δ })` (Optax's `clip(max_delta)`). It changes the direction of g.
+ *
+ * Reference: seed 002_22903fbb3df79e4c.txt, "Gradient Clipping by value".
+ *
+ * @example
+ * ```ts
+ * clip(1)                       // to [−1, 1]
+ * clip({ min: -0.5, max: 2 })   // the lectures' β and α
+ * ```
+ */
+export const clip = (bounds: number | ClipOptions): GradientTransformation<EmptyState> => {
+  const { min, max } =
+    typeof bounds === 'number'
+      ? (() => {
+          const { maxDelta } = validate('clip', { maxDelta: ranges.nonNegative }, { maxDelta: bounds })
+          return { min: -maxDelta, max: maxDelta }
+        })()
+      : validate('clip', { min: ranges.finite, max: ranges.finite }, bounds)
+  if (min > max) throw new HyperparameterError('clip', 'max', max, `a number ≥ min (${min})`)
+  return statelessTransform((updates) => mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(clipValueOp, [g!], [min, max], path))[0]!)
+}
+
+const sqrtOp = defineElementwise({ name: 'sqrt', inputs: ['x'], outputs: ['Math.sqrt(x)'] })
+const addOp = defineElementwise({ name: 'addScalars', inputs: ['a', 'b'], outputs: ['a + b'] })
+
+/** ‖t‖₂ as a tensor of shape []. */
+export const l2Norm = (t: Tensor, path = ''): Tensor => scope(() => elementwise(sqrtOp, [sumOfSquares(t)], [], path)[0]!)
+
+/** The global norm √(Σ over leaves of ‖leaf‖²), a tensor of shape [] on the leaves' backend. */
+export const globalNorm = (t: Params): Tensor =>
+  scope(() => {
+    const parts = tree.leaves(t).map((x) => sumOfSquares(x))
+    if (parts.length === 0) throw new ShapeError('', 'globalNorm of a tree without leaves')
+    const total = parts.slice(1).reduce((acc, p) => elementwise(addOp, [acc, p])[0]!, parts[0]!)
+    return elementwise(sqrtOp, [total])[0]!
+  })
+
+const clipNormOp = defineElementwise({
+  name: 'clipByNorm',
+  inputs: ['g', 'n'],
+  scalars: ['v'],
+  outputs: ['n > v ? (g / n) * v : g'],
+})
+
+/**
+ * Clipping by norm, per leaf: if ‖g‖ > v then g ← (g / ‖g‖) v. The direction is preserved and the
+ * leaf's norm becomes at most v.
+ *
+ * Reference: seed 002_22903fbb3df79e4c.txt, "Gradient Clipping by norm"; Keras `clipnorm`.
+ *
+ * @example
+ * ```ts
+ * const opt = chain(clipByNorm(1), sgd({ learningRate: 0.1 }))
+ * ```
+ */
+export const clipByNorm = (maxNorm: number): GradientTransformation<EmptyState> => {
+  const { maxNorm: v } = validate('clipByNorm', { maxNorm: ranges.nonNegative }, { maxNorm })
+  return statelessTransform((updates) =>
+    mapLeaves([['updates', updates]], 1, ([g], path) => scope(() => elementwise(clipNormOp, [g!, l2Norm(g!, path)], [v], path)))[0]!,
+  )
+}
+
+/**
+ * Clipping by global norm: with n = √(Σ‖gᵢ‖²) over all leaves, g ← (g / n) v when n > v. Every
+ * leaf is scaled by the same factor, so the direction of the whole update is preserved.
+ *
+ * Reference: Pascanu et al. 2013; Optax `clip_by_global_norm`; seed 002 "Gradient Clipping by norm".
+ *
+ * @example
+ * ```ts
+ * const opt = chain(clipByGlobalNorm(1), adam({ learningRate: 1e-3 }))
+ * ```
+ */
+export const clipByGlobalNorm = (maxNorm: number): GradientTransformation<EmptyState> => {
+  const { maxNorm: v } = validate('clipByGlobalNorm', { maxNorm: ranges.nonNegative }, { maxNorm })
+  return statelessTransform((updates) => {
+    const { rows } = leafRows([['updates', updates]])
+    if (rows.length === 0) return updates
+    return scope(() => {
+      const n = globalNorm(updates)
+      return mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(clipNormOp, [g!, n], [v], path))[0]!
+    })
+  })
+}
+
+const blockRmsOp = defineElementwise({
+  name: 'clipByBlockRms',
+  inputs: ['g', 'ss'],
+  scalars: ['invSize', 'threshold'],
+  outputs: ['g / Math.max(1, Math.sqrt(ss * invSize) / threshold)'],
+})
+
+/**
+ * Clipping by block RMS, per leaf: g ← g / max(1, rms(g) / τ) with rms(g) = √(mean(g²)).
+ *
+ * Reference: Optax `clip_by_block_rms`.
+ *
+ * @example
+ * ```ts
+ * clipByBlockRms(1)
+ * ```
+ */
+export const clipByBlockRms = (threshold: number): GradientTransformation<EmptyState> => {
+  const { threshold: tau } = validate('clipByBlockRms', { threshold: ranges.positive }, { threshold })
+  return statelessTransform((updates) =>
+    mapLeaves([['updates', updates]], 1, ([g], path) =>
+      scope(() => elementwise(blockRmsOp, [g!, sumOfSquares(g!)], [g!.size === 0 ? 0 : 1 / g!.size, tau], path)),
+    )[0]!,
+  )
+}
+
+/** The shape unit-wise norms reduce to (Optax's `unitwise_norm`), or a ShapeError. */
+const unitShape = (shape: readonly number[], path: string): readonly number[] => {
+  if (shape.filter((d) => d !== 1).length <= 1) return []
+  if (shape.length === 2 || shape.length === 3) return shape.slice(1)
+  if (shape.length === 4) return shape.slice(3)
+  throw new ShapeError(path, `adaptiveGradClip supports tensors of rank ≤ 4, got [${shape.join(', ')}]`)
+}
+
+const squareOp = defineElementwise({ name: 'square', inputs: ['x'], outputs: ['x * x'] })
+
+const unitNorm = (t: Tensor, path: string): Tensor =>
+  scope(() => {
+    const sq = elementwise(squareOp, [t], [], path)[0]!
+    return elementwise(sqrtOp, [sumTo(sq, unitShape(t.shape, path), path)], [], path)[0]!
+  })
+
+const agcOp = defineElementwise({
+  name: 'adaptiveGradClip',
+  inputs: ['g', 'gn', 'pn'],
+  scalars: ['clipping', 'eps'],
+  lets: [['maxNorm', 'Math.max(pn, eps) * clipping']],
+  outputs: ['gn < maxNorm ? g : g * (maxNorm / Math.max(gn, 0.000001))'],
+})
+
+/** Options of `adaptiveGradClip`. */
+export interface AdaptiveGradClipOptions {
+  /** λ, the maximum ratio of update norm to parameter norm. Default 0.01. */
+  readonly clipping?: number
+  /** Lower bound of the parameter norm. Default 1e-3. */
+  readonly eps?: number
+}
+
+/**
+ * Adaptive gradient clipping, unit-wise: with ‖·‖ᵤ the norm per output unit (over all axes but the
+ * last for matrices and rank-3 tensors, over the first three axes for rank-4 kernels, whole for
+ * vectors), g ← g · λ max(‖θ‖ᵤ, ε) / max(‖g‖ᵤ, 1e-6) where ‖g‖ᵤ ≥ λ max(‖θ‖ᵤ, ε). Needs the params.
+ *
+ * Defaults: clipping = 0.01, eps = 1e-3.
+ * Reference: Brock et al. 2021, "High-Performance Large-Scale Image Recognition Without
+ * Normalization"; Optax `adaptive_grad_clip`.
+ *
+ * @example
+ * ```ts
+ * const opt = chain(adaptiveGradClip({ clipping: 0.05 }), sgd({ learningRate: 0.1, momentum: 0.9 }))
+ * ```
+ */
+export const adaptiveGradClip = (options: AdaptiveGradClipOptions = {}): GradientTransformation<EmptyState> => {
+  const { clipping, eps } = validate(
+    'adaptiveGradClip',
+    { clipping: ranges.nonNegative, eps: ranges.nonNegative },
+    { clipping: 0.01, eps: 1e-3, ...options },
+  )
+  return statelessTransform((updates, params) => {
+    const named = [['updates', updates], ['params', requireParams('adaptiveGradClip', params)]] as const
+    const { rows, paths } = leafRows(named)
+    rows.forEach((row, j) => unitShape(row[0]!.shape, paths[j]!))
+    return mapLeaves(named, 1, ([g, p], path) =>
+      scope(() => elementwise(agcOp, [g!, unitNorm(g!, path), unitNorm(p!, path)], [clipping, eps], path)),
+    )[0]!
+  })
+}
+

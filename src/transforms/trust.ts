@@ -1,0 +1,70 @@
+/**
+ * Layer-wise trust ratio (LAMB, LARS).
+ *
+ * References: You et al. 2017 (LARS, "Large Batch Training of Convolutional Networks"); You et al.
+ * 2020 (LAMB, "Large Batch Optimization for Deep Learning"); Optax `scale_by_trust_ratio`.
+ */
+import { frozen, leafRows, mapLeaves, requireParams } from '../core/internal.js'
+import { type Mask, maskLeaves } from '../core/mask.js'
+import type { EmptyState, GradientTransformation, Params } from '../core/types.js'
+import { ranges, validate } from '../core/validate.js'
+import { elementwise, scope } from '../tensor/ops.js'
+import { defineElementwise } from '../tensor/tensor.js'
+import { l2Norm } from './clipping.js'
+import * as t from 'io-ts'
+
+/** Options of `scaleByTrustRatio`. */
+export interface ScaleByTrustRatioOptions {
+  /** Norms below this are raised to it. Default 0. */
+  readonly minNorm?: number
+  /** η, the trust coefficient. Default 1. */
+  readonly trustCoefficient?: number
+  /** ε added to the update norm. Default 0. */
+  readonly eps?: number
+  /** Leaves to scale (default all); the others pass through unchanged. */
+  readonly mask?: Mask
+}
+
+const trustOp = defineElementwise({
+  name: 'scaleByTrustRatio',
+  inputs: ['u', 'pn', 'un'],
+  scalars: ['minNorm', 'coef', 'eps'],
+  lets: [
+    ['pN', 'Math.max(pn, minNorm)'],
+    ['uN', 'Math.max(un, minNorm)'],
+  ],
+  outputs: ['(pN <= 0 || uN <= 0) ? u : u * ((coef * pN) / (uN + eps))'],
+})
+
+/**
+ * Per leaf, u ← u · η‖θ‖ / (‖u‖ + ε), with norms raised to `minNorm` and the ratio 1 when either
+ * norm is 0. Needs the params.
+ *
+ * Defaults: minNorm = 0, trustCoefficient = 1, eps = 0.
+ * Reference: You et al. 2020 (LAMB); Optax `scale_by_trust_ratio`.
+ *
+ * @example
+ * ```ts
+ * const lambLike = chain(scaleByAdam(), scaleByTrustRatio(), scaleByLearningRate(1e-3))
+ * ```
+ */
+export const scaleByTrustRatio = (options: ScaleByTrustRatioOptions = {}): GradientTransformation<EmptyState> => {
+  const { minNorm, trustCoefficient, eps, mask } = validate(
+    'scaleByTrustRatio',
+    { minNorm: ranges.nonNegative, trustCoefficient: ranges.nonNegative, eps: ranges.nonNegative, mask: t.unknown },
+    { minNorm: 0, trustCoefficient: 1, eps: 0, ...options },
+  )
+  const empty: EmptyState = frozen({})
+  return frozen({
+    init: () => empty,
+    update: (updates: Params, state: EmptyState, params?: Params) => {
+      const p = requireParams('scaleByTrustRatio', params)
+      leafRows([['updates', updates], ['params', p]])
+      const on = maskLeaves('scaleByTrustRatio', mask as Mask | undefined, updates, p)
+      const [u] = mapLeaves([['updates', updates], ['params', p]], 1, ([g, w], path, j) =>
+        on[j] ? scope(() => elementwise(trustOp, [g!, l2Norm(w!, path), l2Norm(g!, path)], [minNorm, trustCoefficient, eps], path)) : [g!],
+      )
+      return [u!, state] as const
+    },
+  })
+}
