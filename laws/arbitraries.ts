@@ -30,12 +30,17 @@ export interface ValueOptions {
   readonly max?: number
   /** Probability weight of exact zeros (default 1 in 8). */
   readonly zeroWeight?: number
+  /**
+   * Magnitudes below this become 0 (default 1e-6), keeping float32 denormals and underflowing
+   * squares out of comparisons against float64 references; 0 keeps every value.
+   */
+  readonly minAbs?: number
 }
 
 /** A float32-representable double in [min, max], with extra weight on 0. */
-export const float32Arb = ({ min = -10, max = 10, zeroWeight = 1 }: ValueOptions = {}): fc.Arbitrary<number> =>
+export const float32Arb = ({ min = -10, max = 10, zeroWeight = 1, minAbs = 1e-6 }: ValueOptions = {}): fc.Arbitrary<number> =>
   fc.oneof(
-    { weight: 7, arbitrary: fc.double({ min, max, noNaN: true, noDefaultInfinity: true }).map(Math.fround) },
+    { weight: 7, arbitrary: fc.double({ min, max, noNaN: true, noDefaultInfinity: true }).map((x) => (Math.abs(x) < minAbs ? 0 : Math.fround(x))) },
     { weight: zeroWeight, arbitrary: fc.constant(0) },
   )
 

@@ -1,1 +1,2 @@
 export * from './seed000.js'
+export * from './optimizers.js'

@@ -235,6 +235,7 @@ export type ScaleByStddevState = AccumulatorState<'mu' | 'nu'>
 /**
  * Centered RMSProp's rescaling: μ ← ρμ + (1 − ρ)g, ν ← ρν + (1 − ρ)g⊙g,
  * u = g / √(ν − μ² + ε) (or g / (√(ν − μ²) + ε)), with optional bias correction of μ and ν.
+ * ν − μ² is clamped at 0, since float32 rounding can make it slightly negative.
  *
  * Defaults: as `scaleByRms`. Reference: Graves 2013, "Generating Sequences With Recurrent Neural
  * Networks", eq. 38; Optax `scale_by_stddev`.

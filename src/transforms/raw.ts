@@ -111,7 +111,8 @@ const stddevOp = defineElementwise({
     ['mu1', 'decay * mu + omd * g'],
     ['nu1', 'decay * nu + omd * (g * g)'],
   ],
-  outputs: ['mu1', 'nu1', 'g / (Math.sqrt(nu1 / bc - (mu1 / bc) * (mu1 / bc) + epsIn) + epsOut)'],
+  // ν − μ² ≥ 0 in exact arithmetic; float32 rounding can make it slightly negative, so clamp at 0
+  outputs: ['mu1', 'nu1', 'g / (Math.sqrt(Math.max(nu1 / bc - (mu1 / bc) * (mu1 / bc), 0) + epsIn) + epsOut)'],
 })
 
 /** Centered RMS; `epsIn` may be negative to reproduce TensorFlow.js' √(ν − μ² − ε). */

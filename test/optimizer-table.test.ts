@@ -1,0 +1,205 @@
+/**
+ * Every optimizer, in every convention it offers, against a float64 reference written from the
+ * published formula (laws/reference/optimizers.ts and seed000.ts), over fast-check gradient
+ * sequences and hyperparameters, on every backend.
+ */
+import fc from 'fast-check'
+import { describe, it } from 'vitest'
+import {
+  type Convention,
+  type Optimizer,
+  type Schedule,
+  adadelta,
+  adagrad,
+  adam,
+  adamax,
+  adamw,
+  amsgrad,
+  key,
+  lamb,
+  lars,
+  lion,
+  momentum,
+  nadam,
+  noisySgd,
+  normalValues,
+  radam,
+  rmsprop,
+  sgd,
+  split,
+  tree,
+} from '../src/index.js'
+import { allClose, float32Tolerance } from '../laws/allclose.js'
+import { type SequenceInput, sequenceArb } from '../laws/arbitraries.js'
+import type { HostTree } from '../laws/host.js'
+import * as ref from '../laws/reference/optimizers.js'
+import { runTransform } from '../laws/run.js'
+import { assertLaw } from '../laws/runners.js'
+import { backends } from './backends.js'
+
+type Leaves = Float64Array[]
+const leaves = (t: HostTree): Leaves => tree.leaves(t).map((h) => Float64Array.from(h.data))
+
+const lr = fc.double({ min: 1e-3, max: 0.3, noNaN: true })
+const schedule = fc.tuple(lr, fc.integer({ min: 1, max: 6 })).map(([a0, tau]): Schedule => (k) => (k <= tau ? a0 - (k / tau) * 0.99 * a0 : 0.01 * a0))
+const rate = fc.oneof(lr.map((a): Schedule => () => a), schedule)
+// hyperparameters are drawn where float32 and float64 agree on them (no underflowing 1e-160s)
+const beta = fc.oneof(fc.constant(0), fc.double({ min: 1e-3, max: 0.99, noNaN: true }))
+const decay = fc.double({ min: 0.5, max: 0.99, noNaN: true })
+const b2 = fc.double({ min: 0.5, max: 0.9999, noNaN: true })
+const eps = fc.double({ min: 1e-8, max: 1e-3, noNaN: true })
+// 0 or a float32-representable decay: the trust ratio is scale-free, so a λ that is 0 in float32 but not in float64 changes the step
+const wdArb = fc.oneof(fc.constant(0), fc.double({ min: 1e-4, max: 0.1, noNaN: true }))
+
+interface Case<H> {
+  readonly name: string
+  readonly hyper: fc.Arbitrary<H>
+  readonly make: (h: H) => Optimizer
+  readonly reference: (theta0: Leaves, grads: Leaves[], h: H) => Leaves | undefined
+  readonly tolerance?: { rtol: number; atol: number }
+}
+const c = <H,>(x: Case<H>): Case<unknown> => x as Case<unknown>
+
+const conventions = (...cs: Convention[]) => fc.constantFrom(...cs)
+
+const cases: Case<unknown>[] = [
+  c({
+    name: 'sgd (all conventions, momentum, Nesterov, schedules)',
+    hyper: fc.record({ alpha: rate, m: beta, nesterov: fc.boolean(), convention: conventions('optax', 'pytorch', 'keras', 'tfjs') }),
+    make: (h) => sgd({ learningRate: h.alpha, momentum: h.m, nesterov: h.nesterov, convention: h.convention }),
+    reference: (t, g, h) => (h.convention === 'keras' ? ref.sgdKerasReference : ref.sgdTraceReference)(t, g, h.alpha, h.m, h.nesterov),
+  }),
+  c({
+    name: 'momentum (the lectures\' velocity form)',
+    hyper: fc.record({ alpha: rate, m: beta, nesterov: fc.boolean() }),
+    make: (h) => momentum({ learningRate: h.alpha, momentum: h.m, nesterov: h.nesterov }),
+    reference: (t, g, h) => ref.sgdKerasReference(t, g, h.alpha, h.m, h.nesterov),
+  }),
+  c({
+    name: 'adagrad (all conventions)',
+    hyper: fc.record({ alpha: rate, r0: fc.constantFrom(0, 0.1, 0.5), e: eps, convention: conventions('optax', 'pytorch', 'keras', 'tfjs') }),
+    make: (h) => adagrad({ learningRate: h.alpha, initialAccumulatorValue: h.r0, eps: h.e, convention: h.convention }),
+    reference: (t, g, h) => ref.adagradReference(t, g, h.alpha, h.r0, h.e, h.convention === 'optax' || h.convention === 'tfjs'),
+  }),
+  c({
+    name: 'rmsprop (all conventions, centered, momentum; Nesterov for optax)',
+    hyper: fc
+      .record({ alpha: rate, d: decay, e: eps, centered: fc.boolean(), m: fc.oneof(fc.constant(0), beta), nesterov: fc.boolean(), convention: conventions('optax', 'pytorch', 'keras', 'tfjs') })
+      .map((h) => ({ ...h, nesterov: h.convention === 'optax' && h.nesterov })),
+    make: (h) => rmsprop({ learningRate: h.alpha, decay: h.d, eps: h.e, centered: h.centered, momentum: h.m, nesterov: h.nesterov, convention: h.convention }),
+    reference: (t, g, h) =>
+      ref.rmspropReference(t, g, h.alpha, {
+        decay: h.d,
+        eps: h.e,
+        centered: h.centered,
+        momentum: h.m,
+        nesterov: h.nesterov,
+        epsPlacement: h.convention === 'pytorch' ? 'outside' : h.convention === 'tfjs' && h.centered ? 'tfjsCentered' : 'inside',
+        lrInsideBuffer: h.convention !== 'pytorch',
+      }),
+    tolerance: { rtol: 1e-3, atol: 1e-4 },
+  }),
+  c({
+    name: 'adadelta (all conventions; tfjs divides by the old accumulator)',
+    hyper: fc.record({ alpha: rate, rho: decay, e: fc.double({ min: 1e-7, max: 1e-3, noNaN: true }), convention: conventions('optax', 'pytorch', 'keras', 'tfjs') }),
+    make: (h) => adadelta({ learningRate: h.alpha, rho: h.rho, eps: h.e, convention: h.convention }),
+    reference: (t, g, h) => ref.adadeltaReference(t, g, h.alpha, h.rho, h.e, h.convention === 'tfjs'),
+  }),
+  c({
+    name: 'adam (all conventions; keras adds ε to the uncorrected √ν)',
+    hyper: fc.record({ alpha: rate, b1: beta, b2, e: eps, convention: conventions('optax', 'pytorch', 'keras', 'tfjs') }),
+    make: (h) => adam({ learningRate: h.alpha, b1: h.b1, b2: h.b2, eps: h.e, convention: h.convention }),
+    reference: (t, g, h) => ref.adamFamilyReference(t, g, h.alpha, { b1: h.b1, b2: h.b2, eps: h.e, epsRoot: 0, keras: h.convention === 'keras' }),
+  }),
+  c({
+    name: 'adamw (optax, pytorch, keras)',
+    hyper: fc.record({ alpha: rate, b1: beta, b2, e: eps, wd: wdArb, convention: conventions('optax', 'pytorch', 'keras') }),
+    make: (h) => adamw({ learningRate: h.alpha, b1: h.b1, b2: h.b2, eps: h.e, weightDecay: h.wd, convention: h.convention }),
+    reference: (t, g, h) => ref.adamFamilyReference(t, g, h.alpha, { b1: h.b1, b2: h.b2, eps: h.e, epsRoot: 0, keras: h.convention === 'keras', weightDecay: h.wd }),
+  }),
+  c({
+    name: 'nadam',
+    hyper: fc.record({ alpha: rate, b1: beta, b2, e: eps, er: fc.constantFrom(0, 1e-8) }),
+    make: (h) => nadam({ learningRate: h.alpha, b1: h.b1, b2: h.b2, eps: h.e, epsRoot: h.er }),
+    reference: (t, g, h) => ref.adamFamilyReference(t, g, h.alpha, { b1: h.b1, b2: h.b2, eps: h.e, epsRoot: h.er, nesterov: true }),
+  }),
+  c({
+    name: 'amsgrad (optax: max of ν̂; pytorch, keras: max of ν)',
+    hyper: fc.record({ alpha: rate, b1: beta, b2, e: eps, convention: conventions('optax', 'pytorch', 'keras') }),
+    make: (h) => amsgrad({ learningRate: h.alpha, b1: h.b1, b2: h.b2, eps: h.e, convention: h.convention }),
+    reference: (t, g, h) =>
+      ref.adamFamilyReference(t, g, h.alpha, { b1: h.b1, b2: h.b2, eps: h.e, epsRoot: 0, keras: h.convention === 'keras', amsgrad: h.convention === 'optax' ? 'corrected' : 'raw' }),
+  }),
+  c({
+    name: 'adamax (all conventions)',
+    hyper: fc.record({ alpha: rate, b1: beta, b2, e: eps, convention: conventions('optax', 'pytorch', 'keras', 'tfjs') }),
+    make: (h) => adamax({ learningRate: h.alpha, b1: h.b1, b2: h.b2, eps: h.e, convention: h.convention }),
+    reference: (t, g, h) => ref.adamaxReference(t, g, h.alpha, h.b1, h.b2, h.e, h.convention === 'optax' || h.convention === 'pytorch'),
+  }),
+  c({
+    name: 'radam (rectified and early momentum phases)',
+    hyper: fc.record({ alpha: rate, b1: beta, b2: fc.double({ min: 0.5, max: 0.999, noNaN: true }), e: eps, threshold: fc.constantFrom(5, 3, 1.5) }),
+    make: (h) => radam({ learningRate: h.alpha, b1: h.b1, b2: h.b2, eps: h.e, threshold: h.threshold }),
+    reference: (t, g, h) => ref.radamReference(t, g, h.alpha, h.b1, h.b2, h.e, h.threshold),
+  }),
+  c({
+    name: 'lion',
+    hyper: fc.record({ alpha: rate, b1: beta, b2: beta, wd: wdArb }),
+    make: (h) => lion({ learningRate: h.alpha, b1: h.b1, b2: h.b2, weightDecay: h.wd }),
+    // sign(x) is discontinuous at 0: inputs whose sign argument comes within 1e-3 of 0 are skipped
+    reference: (t, g, h) => {
+      const r = ref.lionReference(t, g, h.alpha, h.b1, h.b2, h.wd)
+      return r.minMargin < 1e-3 ? undefined : r.theta
+    },
+  }),
+  c({
+    name: 'lamb',
+    hyper: fc.record({ alpha: rate, b1: beta, b2, e: eps, wd: wdArb }),
+    make: (h) => lamb({ learningRate: h.alpha, b1: h.b1, b2: h.b2, eps: h.e, weightDecay: h.wd }),
+    reference: (t, g, h) => ref.lambReference(t, g, h.alpha, h.b1, h.b2, h.e, h.wd),
+    tolerance: { rtol: 1e-3, atol: 1e-4 },
+  }),
+  c({
+    name: 'lars',
+    hyper: fc.record({ alpha: rate, wd: wdArb, eta: fc.double({ min: 1e-3, max: 1, noNaN: true }), e: fc.constantFrom(0, 1e-6), m: beta }),
+    make: (h) => lars({ learningRate: h.alpha, weightDecay: h.wd, trustCoefficient: h.eta, eps: h.e, momentum: h.m }),
+    reference: (t, g, h) => ref.larsReference(t, g, h.alpha, h.wd, h.eta, h.e, h.m),
+    tolerance: { rtol: 1e-3, atol: 1e-4 },
+  }),
+  c({
+    name: 'noisySgd (noise from the same keys)',
+    hyper: fc.record({ alpha: rate, eta: fc.double({ min: 0, max: 1, noNaN: true }), gamma: fc.double({ min: 0, max: 1, noNaN: true }), seed: fc.nat(1000) }),
+    make: (h) => noisySgd({ learningRate: h.alpha, eta: h.eta, gamma: h.gamma, seed: h.seed }),
+    reference: (t, grads, h) => {
+      // θ ← θ − α_k (g + σ_k z), σ_k² = η/(1 + k)^γ; z drawn per step and leaf from keys split off key(seed)
+      const theta = t.map((l) => Float64Array.from(l))
+      let k0 = key(h.seed)
+      grads.forEach((g, k) => {
+        const [next, sub] = split(k0)
+        const leafKeys = split(sub!, Math.max(1, theta.length))
+        const sd = Math.sqrt(h.eta / (1 + k) ** h.gamma)
+        theta.forEach((leaf, j) => {
+          const z = Float32Array.from(normalValues(leafKeys[j]!, leaf.length))
+          for (let i = 0; i < leaf.length; i++) leaf[i] = leaf[i]! - h.alpha(k) * (g[j]![i]! + sd * z[i]!)
+        })
+        k0 = next!
+      })
+      return theta
+    },
+  }),
+]
+
+describe.each(backends)('optimizers against their references on $name', (backend) => {
+  it.each(cases.map((x) => [x.name, x] as const))('%s', (_name, x) =>
+    assertLaw(
+      fc.tuple(sequenceArb({ maxSteps: 5 }), x.hyper),
+      async ([input, h]: [SequenceInput, unknown]) => {
+        const expected = x.reference(leaves(input.params), input.grads.map(leaves), h)
+        fc.pre(expected !== undefined)
+        const run = await runTransform(x.make(h), input.params, input.grads, backend)
+        return allClose(leaves(run.params[run.params.length - 1]!), expected!, x.tolerance ?? float32Tolerance)
+      },
+      12,
+    ),
+  )
+})
