@@ -18,7 +18,7 @@ import {
   scope,
   sgd,
 } from '../src/index.js'
-import { type Objective, illConditionedQuadratic, rosenbrock } from './objectives.js'
+import { type Objective, illConditionedQuadratic, rosenbrock } from '../laws/problems.js'
 
 const arg = process.argv.find((a) => a.startsWith('--backend='))?.split('=')[1] ?? 'cpu'
 const backend: Backend = arg === 'cpu' ? cpu : await createGpuBackend({ mode: arg as 'webasm' | 'webgpu' })

@@ -259,7 +259,8 @@ export const larsReference = (theta0: Leaves, grads: Leaves[], alpha: Rate, wd: 
 
 /**
  * L-BFGS with a fixed step (Nocedal & Wright 2006, Algorithms 7.4/7.5, initial H₀ = γI with
- * γ = sᵀy/yᵀy of the newest pair, pairs with yᵀs = 0 weighted 0), on the concatenated vector;
+ * γ = sᵀy/yᵀy of the newest pair), skipping (ρ = 0) pairs that fail the curvature condition
+ * sᵀy > 1e-10‖s‖‖y‖ (or sᵀy ≤ 1e-30), on the concatenated vector;
  * `gradient(θ)` gives ∇f.
  */
 export const lbfgsReference = (
@@ -287,7 +288,7 @@ export const lbfgsReference = (
     }
     const rho = S.map((s, i) => {
       const d = dot(Y[i]!, s)
-      return d === 0 ? 0 : 1 / d
+      return d > 1e-30 && d > 1e-10 * Math.sqrt(dot(s, s)) * Math.sqrt(dot(Y[i]!, Y[i]!)) ? 1 / d : 0
     })
     const q = Float64Array.from(g)
     const a = new Array<number>(S.length)
@@ -296,10 +297,7 @@ export const lbfgsReference = (
       for (let n = 0; n < q.length; n++) q[n] = q[n]! - a[i]! * Y[i]![n]!
     }
     let gamma = 1
-    if (S.length > 0) {
-      const yy = dot(Y[S.length - 1]!, Y[S.length - 1]!)
-      if (yy > 0) gamma = dot(S[S.length - 1]!, Y[S.length - 1]!) / yy
-    }
+    if (S.length > 0 && rho[S.length - 1]! > 0) gamma = dot(S[S.length - 1]!, Y[S.length - 1]!) / dot(Y[S.length - 1]!, Y[S.length - 1]!)
     const r = q.map((x) => gamma * x)
     for (let i = 0; i < S.length; i++) {
       const b = rho[i]! * dot(Y[i]!, r)

@@ -40,8 +40,14 @@ const mulOp = defineElementwise({ name: 'lbfgsMul', inputs: ['a', 'b'], outputs:
 const addOp = defineElementwise({ name: 'lbfgsAdd', inputs: ['a', 'b'], outputs: ['a + b'] })
 const axpyOp = defineElementwise({ name: 'lbfgsAxpy', inputs: ['x', 'a', 'y'], outputs: ['x + a * y'] })
 const scaleOp = defineElementwise({ name: 'lbfgsScale', inputs: ['x', 'a'], outputs: ['x * a'] })
-const invOp = defineElementwise({ name: 'lbfgsRho', inputs: ['d'], outputs: ['d === 0 ? 0 : 1 / d'] })
-const gammaOp = defineElementwise({ name: 'lbfgsGamma', inputs: ['sy', 'yy'], outputs: ['yy > 0 ? sy / yy : 1'] })
+// ρ = 1/sᵀy only for pairs meeting the curvature condition sᵀy > 1e-10‖s‖‖y‖ (and sᵀy > 1e-30,
+// so 1/sᵀy stays finite in float32); other pairs get ρ = 0 and drop out of the recursion
+const rhoOp = defineElementwise({
+  name: 'lbfgsRho',
+  inputs: ['sy', 'ss', 'yy'],
+  outputs: ['sy > 1e-30 && sy > 1e-10 * Math.sqrt(ss) * Math.sqrt(yy) ? 1 / sy : 0'],
+})
+const gammaOp = defineElementwise({ name: 'lbfgsGamma', inputs: ['sy', 'yy', 'rho'], outputs: ['rho > 0 ? sy / yy : 1'] })
 const ab = defineElementwise({ name: 'lbfgsCoef', inputs: ['r', 'd'], outputs: ['r * d'] })
 const subOp = defineElementwise({ name: 'lbfgsSub', inputs: ['a', 'b'], outputs: ['a - b'] })
 const negOp = defineElementwise({ name: 'lbfgsNeg', inputs: ['a'], outputs: ['-a'] })
@@ -67,7 +73,9 @@ const axpy = (x: Params, a: Tensor, y: Params): Params =>
  *   q ← g;  for i newest→oldest: αᵢ = ρᵢsᵢᵀq, q ← q − αᵢyᵢ
  *   r ← γq (γ = sᵀy / yᵀy of the newest pair, or 1);  for i oldest→newest: β = ρᵢyᵢᵀr, r ← r + (αᵢ − β)sᵢ
  *
- * The first step returns g. Pairs with yᵀs = 0 contribute nothing. Everything stays on the device;
+ * The first step returns g. A pair enters with ρᵢ = 0 (contributing nothing) unless it meets the
+ * curvature condition sᵀy > 1e-10‖s‖‖y‖ (Nocedal & Wright's safeguard, which also keeps ρ finite
+ * once the iterates have converged); γ = 1 when the newest pair is skipped. Everything stays on the device;
  * the inner products are tensors of shape []. Needs the params. There is no line search (it would
  * need objective values, which a gradient transformation does not see): chain it with a learning
  * rate (1 on well-scaled problems).
@@ -103,7 +111,7 @@ export const scaleByLbfgs = (options: ScaleByLbfgsOptions = {}): GradientTransfo
         if (count > 0) {
           const sNew = diffTree(p, state.params)
           const yNew = diffTree(updates, state.updates)
-          const rNew = elementwise(invOp, [dot(yNew, sNew)])[0]!
+          const rNew = elementwise(rhoOp, [dot(yNew, sNew), dot(sNew, sNew), dot(yNew, yNew)])[0]!
           const drop = s.length === memorySize ? 1 : 0
           s = [...s.slice(drop), sNew]
           y = [...y.slice(drop), yNew]
@@ -119,7 +127,7 @@ export const scaleByLbfgs = (options: ScaleByLbfgsOptions = {}): GradientTransfo
         }
         let r = q
         if (k > 0 && scaleInitPrecond) {
-          const gamma = elementwise(gammaOp, [dot(s[k - 1]!, y[k - 1]!), dot(y[k - 1]!, y[k - 1]!)])[0]!
+          const gamma = elementwise(gammaOp, [dot(s[k - 1]!, y[k - 1]!), dot(y[k - 1]!, y[k - 1]!), rho[k - 1]!])[0]!
           r = mapLeaves([['q', q]], 1, ([qi], path) => elementwise(scaleOp, [qi!, gamma], [], path))[0]!
         }
         for (let i = 0; i < k; i++) {

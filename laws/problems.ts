@@ -1,5 +1,7 @@
 /**
- * Test problems whose loss and gradient are computed on the device with fluxion's elementwise ops.
+ * Test problems whose loss and gradient are computed on the device with fluxion's elementwise ops:
+ * a parabola, the ill-conditioned quadratic of seed 003, and Rosenbrock's function. Used by the
+ * optimizer table test (in the manner of Optax's `alias_test`) and the demo.
  */
 import {
   type Backend,
@@ -63,11 +65,12 @@ const rosenGradOp = defineElementwise({
 
 /**
  * `n` independent copies of Rosenbrock's function f(x, y) = (1 − x)² + 100 (y − x²)², started at
- * (−1.2, 1); the minimum 0 is at (1, 1). Params `{ x, y }`.
+ * `start` (default the classic (−1.2, 1); Optax's alias test uses (0, 0)); the minimum 0 is at
+ * (1, 1). Params `{ x, y }`.
  */
-export const rosenbrock = (n = 1): Objective => ({
-  name: `Rosenbrock (${n} copies)`,
-  init: (b) => ({ x: fromArray(new Array(n).fill(-1.2), [n], b), y: fromArray(new Array(n).fill(1), [n], b) }),
+export const rosenbrock = (n = 1, start: readonly [number, number] = [-1.2, 1]): Objective => ({
+  name: `Rosenbrock (${n} copies, from (${start[0]}, ${start[1]}))`,
+  init: (b) => ({ x: fromArray(new Array(n).fill(start[0]), [n], b), y: fromArray(new Array(n).fill(start[1]), [n], b) }),
   loss: async (p) => {
     const { x, y } = p as { x: Tensor; y: Tensor }
     return (await read(scope(() => sum(elementwise(rosenLossOp, [x, y])[0]!))))[0]! / n
@@ -79,3 +82,18 @@ export const rosenbrock = (n = 1): Objective => ({
   },
   minimum: 0,
 })
+
+const parabolaLossOp = defineElementwise({ name: 'parabolaLoss', inputs: ['t'], scalars: ['c'], outputs: ['(t - c) * (t - c)'] })
+const parabolaGradOp = defineElementwise({ name: 'parabolaGrad', inputs: ['t'], scalars: ['c'], outputs: ['2 * (t - c)'] })
+
+/** f(θ) = Σ (θᵢ − c)², minimum 0 at θ = c, started at 0. Params `{ theta }`. */
+export const parabola = (d = 3, c = 1): Objective => {
+  const theta = (p: Params) => (p as { theta: Tensor }).theta
+  return {
+    name: `parabola (d=${d})`,
+    init: (b) => ({ theta: fromArray(new Array(d).fill(0), [d], b) }),
+    loss: async (p) => (await read(scope(() => sum(elementwise(parabolaLossOp, [theta(p)], [c])[0]!))))[0]!,
+    gradient: (p) => ({ theta: elementwise(parabolaGradOp, [theta(p)], [c])[0]! }),
+    minimum: 0,
+  }
+}
