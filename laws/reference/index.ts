@@ -1,2 +1,3 @@
 export * from './seed000.js'
 export * from './optimizers.js'
+export * from './transforms.js'

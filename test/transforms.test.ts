@@ -1,0 +1,243 @@
+/**
+ * The clipping, decay, noise and other primitives against float64 references (laws/reference/
+ * transforms.ts) on every backend; masks; statistics of the noise; L-BFGS against its reference;
+ * the transform laws for every primitive; and the typed errors for bad hyperparameters.
+ */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  type AnyTransformation,
+  HyperparameterError,
+  MissingParamsError,
+  ShapeError,
+  StructureError,
+  type Tensor,
+  adam,
+  adaptiveGradClip,
+  addDecayedWeights,
+  addElasticNet,
+  addL1Penalty,
+  addNoise,
+  centralize,
+  clip,
+  clipByBlockRms,
+  clipByGlobalNorm,
+  clipByNorm,
+  dispose,
+  ema,
+  fromArray,
+  keepParamsNonnegative,
+  lbfgs,
+  readTree,
+  rmsprop,
+  scaleByAdadelta,
+  scaleByAdamax,
+  scaleByAmsgrad,
+  scaleByLbfgs,
+  scaleByLion,
+  scaleByRadam,
+  scaleByRms,
+  scaleByRss,
+  scaleBySign,
+  scaleByStddev,
+  scaleByTrustRatio,
+  adagrad,
+  adadelta,
+  adamw,
+  sgd,
+  tree,
+  zeroNans,
+} from '../src/index.js'
+import { type Tolerance, allClose, float32Tolerance } from '../laws/allclose.js'
+import { templateArb, valuesLike } from '../laws/arbitraries.js'
+import { HostTensor, type HostTree, toDevice, toHost } from '../laws/host.js'
+import * as R from '../laws/reference/transforms.js'
+import { lbfgsReference } from '../laws/reference/optimizers.js'
+import { runOnObjective, runTransform } from '../laws/run.js'
+import { assertLaw, checkTransformLaws } from '../laws/runners.js'
+import { backends } from './backends.js'
+import { caught } from './helpers.js'
+
+const hostLeaves = (t: HostTree) => tree.leaves(t)
+const pair = templateArb.chain((t) => fc.tuple(valuesLike(t, { min: -20, max: 20 }), valuesLike(t, { min: -20, max: 20 })))
+
+/** One stateless update of `t` on (g, p), compared leaf by leaf with `expected(gLeaves, pLeaves)`. */
+const checkOnce = (
+  backend: (typeof backends)[number],
+  make: () => AnyTransformation,
+  expected: (g: HostTensor[], p: HostTensor[]) => HostTensor[],
+  tol: Tolerance = float32Tolerance,
+) =>
+  assertLaw(
+    pair,
+    async ([g, p]) => {
+      const t = make()
+      const [gd, pd] = [toDevice(g, backend), toDevice(p, backend)]
+      const s = t.init(pd)
+      const [u, s2] = t.update(gd, s, pd)
+      const got = hostLeaves(await toHost(u))
+      dispose([gd, pd, s, s2, u])
+      return allClose(got, expected(hostLeaves(g), hostLeaves(p)), tol)
+    },
+    15,
+  )
+
+describe.each(backends)('primitives against their references on $name', (backend) => {
+  it('clip by value (seed 002)', () => checkOnce(backend, () => clip({ min: -1.5, max: 2 }), (g) => g.map((x) => R.clipByValueReference(x, -1.5, 2))))
+  it('clip(δ) is symmetric clipping', () => checkOnce(backend, () => clip(0.7), (g) => g.map((x) => R.clipByValueReference(x, -0.7, 0.7))))
+  it('clipByNorm per leaf (seed 002)', () => checkOnce(backend, () => clipByNorm(3), (g) => g.map((x) => R.clipByNormReference(x, 3))))
+  it('clipByGlobalNorm', () => checkOnce(backend, () => clipByGlobalNorm(5), (g) => R.clipByGlobalNormReference(g, 5)))
+  it('clipByBlockRms', () => checkOnce(backend, () => clipByBlockRms(2), (g) => g.map((x) => R.clipByBlockRmsReference(x, 2))))
+  it('adaptiveGradClip, unit-wise', () =>
+    checkOnce(backend, () => adaptiveGradClip({ clipping: 0.3, eps: 1e-3 }), (g, p) => g.map((x, i) => R.adaptiveGradClipReference(x, p[i]!, 0.3, 1e-3)), { rtol: 1e-3, atol: 1e-4 }))
+  it('addDecayedWeights (seed 001, L2)', () => checkOnce(backend, () => addDecayedWeights({ weightDecay: 0.1 }), (g, p) => g.map((x, i) => R.penaltyReference(x, p[i]!, 0, 0.1))))
+  it('addL1Penalty (seed 001, sign subgradient)', () => checkOnce(backend, () => addL1Penalty({ l1: 0.2 }), (g, p) => g.map((x, i) => R.penaltyReference(x, p[i]!, 0.2, 0))))
+  it('addElasticNet (seed 002/004)', () => checkOnce(backend, () => addElasticNet({ l1: 0.2, l2: 0.05 }), (g, p) => g.map((x, i) => R.penaltyReference(x, p[i]!, 0.2, 0.05))))
+  it('centralize', () => checkOnce(backend, () => centralize(), (g) => g.map(R.centralizeReference), { rtol: 1e-4, atol: 1e-4 }))
+  it('keepParamsNonnegative', () => checkOnce(backend, () => keepParamsNonnegative(), (g, p) => g.map((x, i) => R.keepParamsNonnegativeReference(x, p[i]!))))
+  it('scaleByTrustRatio', () => checkOnce(backend, () => scaleByTrustRatio({ trustCoefficient: 0.5, eps: 1e-3 }), (g, p) => g.map((x, i) => R.trustRatioReference(x, p[i]!, 0, 0.5, 1e-3)), { rtol: 1e-3, atol: 1e-4 }))
+  it('scaleBySign', () => checkOnce(backend, () => scaleBySign(), (g) => g.map((x) => new HostTensor(x.shape, Array.from(x.data, Math.sign)))))
+
+  it('ema, debiased or not', () =>
+    assertLaw(
+      fc.tuple(templateArb.chain((t) => fc.array(valuesLike(t), { minLength: 1, maxLength: 5 })), fc.double({ min: 0, max: 0.99, noNaN: true }), fc.boolean()),
+      async ([gs, d, debias]) => {
+        const run = await runTransform(ema({ decay: d, debias }), gs[0]!, gs, backend)
+        const expected = tree.leaves(gs[0]!).map((_, j) => R.emaReference(gs.map((g) => tree.leaves(g)[j]!), d, debias))
+        return allClose(run.updates.map((u) => tree.leaves(u)), gs.map((_, k) => expected.map((e) => e[k]!)))
+      },
+      15,
+    ))
+
+  it('masks: masked-out leaves pass through unchanged (tree and function forms)', async () => {
+    const p = { kernel: fromArray([1, -2, 3, -4], [2, 2], backend), bias: fromArray([5, -6], [2], backend) }
+    const g = { kernel: fromArray([0.1, 0.1, 0.1, 0.1], [2, 2], backend), bias: fromArray([0.1, 0.1], [2], backend) }
+    for (const mask of [{ kernel: true, bias: false }, (q: typeof p) => tree.map((x: Tensor) => x.shape.length > 1)(q)]) {
+      const t = addDecayedWeights({ weightDecay: 0.5, mask: mask as never })
+      const [u] = t.update(g, t.init(p), p)
+      const h = await readTree(u as typeof p)
+      expect(Array.from(h.bias)).toEqual(Array.from(Float32Array.of(0.1, 0.1)))
+      expect(Array.from(h.kernel)).toEqual(Array.from(Float32Array.of(0.6, -0.9, 1.6, -1.9)))
+    }
+    const e = caught(() => addDecayedWeights({ weightDecay: 0.5, mask: { kernel: true } as never }).update(g, { count: 0 }, p))
+    expect(e).toBeInstanceOf(StructureError)
+    expect(e.message).toContain('bias')
+    dispose([p, g])
+  })
+
+  it('zeroNans zeroes NaN (not ±∞) and flags the leaves that had one', async () => {
+    const g = { a: fromArray([NaN, 1, Infinity], [3], backend), b: fromArray([2], [1], backend) }
+    const t = zeroNans()
+    const [u, s] = t.update(g, t.init(g))
+    const h = await readTree(u as typeof g)
+    expect(Array.from(h.a)).toEqual([0, 1, Infinity])
+    expect(await readTree(s.foundNan as never)).toEqual({ a: Float32Array.of(1), b: Float32Array.of(0) })
+    dispose([g, u, s])
+  })
+
+  it('addNoise: reproducible, annealed as η/(1 + k)^γ, mean 0', async () => {
+    const n = 20000
+    const g = { w: fromArray(new Float32Array(n), [n], backend) }
+    const t = addNoise({ eta: 0.25, gamma: 0.55, seed: 11 })
+    let s = t.init(g)
+    const variances: number[] = []
+    for (let k = 0; k < 3; k++) {
+      const [u, s2] = t.update(g, s)
+      const [u2] = t.update(g, s)
+      const x = (await readTree(u as typeof g)).w
+      expect(Array.from((await readTree(u2 as typeof g)).w)).toEqual(Array.from(x))
+      const mean = x.reduce((a, b) => a + b, 0) / n
+      variances.push(x.reduce((a, b) => a + (b - mean) ** 2, 0) / n)
+      expect(Math.abs(mean)).toBeLessThan(5 * Math.sqrt(0.25 / n))
+      dispose([u, u2])
+      s = s2
+    }
+    variances.forEach((v, k) => expect(Math.abs(v / (0.25 / (1 + k) ** 0.55) - 1)).toBeLessThan(0.05))
+    dispose(g)
+  })
+
+  it('scaleByLbfgs matches the two-loop reference on random quadratics', () =>
+    assertLaw(
+      fc.tuple(
+        fc.array(fc.tuple(fc.double({ min: 0.5, max: 5, noNaN: true }), fc.double({ min: -2, max: 2, noNaN: true })), { minLength: 2, maxLength: 6 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 6 }),
+      ),
+      async ([coeffs, memory, steps]) => {
+        const a = coeffs.map((c) => Math.fround(c[0]))
+        const theta0 = coeffs.map((c) => Math.fround(c[1]))
+        const grad = (t: ArrayLike<number>) => Float64Array.from(a, (ai, i) => ai * t[i]!)
+        const template: HostTree = { w: new HostTensor([a.length], theta0) }
+        const traj = await runOnObjective(lbfgs({ learningRate: 0.5, memorySize: memory }), template, (p) => ({ w: new HostTensor([a.length], grad((p as { w: HostTensor }).w.data)) }), steps, backend)
+        return allClose((traj.at(-1) as { w: HostTensor }).w, lbfgsReference(Float64Array.from(theta0), grad, steps, 0.5, memory), { rtol: 1e-3, atol: 1e-4 })
+      },
+      15,
+    ))
+
+  it('transforms that need params say so', () => {
+    const g = { w: fromArray([1], [1], backend) }
+    for (const t of [addDecayedWeights({ weightDecay: 0.1 }), keepParamsNonnegative(), scaleByTrustRatio(), adaptiveGradClip(), scaleByLbfgs()] as AnyTransformation[]) {
+      const e = caught(() => t.update(g, t.init(g)))
+      expect(e).toBeInstanceOf(MissingParamsError)
+    }
+    expect(caught(() => adaptiveGradClip().update({ w: fromArray(new Array(32).fill(1), [2, 2, 2, 2, 2], backend) }, {}, { w: fromArray(new Array(32).fill(1), [2, 2, 2, 2, 2], backend) }))).toBeInstanceOf(ShapeError)
+    dispose(g)
+  })
+})
+
+const primitives: [string, () => AnyTransformation][] = [
+  ['clip', () => clip(1)],
+  ['clipByNorm', () => clipByNorm(1)],
+  ['clipByGlobalNorm', () => clipByGlobalNorm(1)],
+  ['clipByBlockRms', () => clipByBlockRms(1)],
+  ['adaptiveGradClip', () => adaptiveGradClip()],
+  ['addDecayedWeights', () => addDecayedWeights({ weightDecay: 0.1 })],
+  ['addL1Penalty', () => addL1Penalty({ l1: 0.1 })],
+  ['addElasticNet', () => addElasticNet({ l1: 0.1, l2: 0.1 })],
+  ['addNoise', () => addNoise({ seed: 3 })],
+  ['centralize', () => centralize()],
+  ['keepParamsNonnegative', () => keepParamsNonnegative()],
+  ['zeroNans', () => zeroNans()],
+  ['scaleBySign', () => scaleBySign()],
+  ['ema', () => ema()],
+  ['scaleByAmsgrad', () => scaleByAmsgrad()],
+  ['scaleByAdamax', () => scaleByAdamax()],
+  ['scaleByRms', () => scaleByRms()],
+  ['scaleByStddev', () => scaleByStddev()],
+  ['scaleByRss', () => scaleByRss()],
+  ['scaleByAdadelta', () => scaleByAdadelta()],
+  ['scaleByLion', () => scaleByLion()],
+  ['scaleByRadam', () => scaleByRadam()],
+  ['scaleByTrustRatio', () => scaleByTrustRatio()],
+  ['scaleByLbfgs', () => scaleByLbfgs({ memorySize: 3 })],
+  ['rmsprop centered nesterov', () => rmsprop({ learningRate: 0.1, centered: true, momentum: 0.9, nesterov: true })],
+]
+for (const [name, make] of primitives) checkTransformLaws(name, make, { backends, numRuns: 4 })
+
+describe('bad hyperparameters throw a HyperparameterError naming field, value and range', () => {
+  const cases: [string, () => unknown, string, RegExp][] = [
+    ['b2 ≥ 1', () => adam({ learningRate: 0.1, b2: 1 }), 'b2', /\[0, 1\)/],
+    ['b2 > 1 in amsgrad', () => scaleByAmsgrad({ b2: 1.01 }), 'b2', /\[0, 1\)/],
+    ['negative eps', () => rmsprop({ learningRate: 0.1, eps: -1 }), 'eps', /≥ 0/],
+    ['negative eps in adagrad', () => adagrad({ learningRate: 0.1, eps: -1e-7 }), 'eps', /≥ 0/],
+    ['non-finite learning rate', () => adamw({ learningRate: Infinity }), 'learningRate', /finite/],
+    ['NaN learning rate', () => lbfgs({ learningRate: NaN }), 'learningRate', /finite/],
+    ['memory size 0 for L-BFGS', () => lbfgs({ memorySize: 0 }), 'memorySize', /integer ≥ 1/],
+    ['fractional memory size', () => scaleByLbfgs({ memorySize: 2.5 }), 'memorySize', /integer ≥ 1/],
+    ['adadelta eps 0', () => adadelta({ learningRate: 1, eps: 0 }), 'eps', /> 0/],
+    ['clip with min > max', () => clip({ min: 1, max: -1 }), 'max', /≥ min/],
+    ['clipByNorm negative', () => clipByNorm(-1), 'maxNorm', /≥ 0/],
+    ['unknown convention', () => adam({ learningRate: 0.1, convention: 'jax' as never }), 'convention', /'optax', 'pytorch', 'keras', 'tfjs'/],
+    ['convention a framework lacks', () => adamw({ learningRate: 0.1, convention: 'tfjs' }), 'convention', /'optax', 'pytorch', 'keras'/],
+    ['nesterov rmsprop in keras', () => rmsprop({ learningRate: 0.1, momentum: 0.9, nesterov: true, convention: 'keras' }), 'nesterov', /keras convention has no Nesterov/],
+    ['negative weight decay', () => addDecayedWeights({ weightDecay: -1 }), 'weightDecay', /≥ 0/],
+    ['noise seed', () => addNoise({ seed: -3 }), 'seed', /integer/],
+    ['momentum 1', () => sgd({ learningRate: 0.1, momentum: 1, convention: 'keras' }), 'momentum', /\[0, 1\)/],
+  ]
+  it.each(cases)('%s', (_n, build, field, range) => {
+    const e = caught(build)
+    expect(e).toBeInstanceOf(HyperparameterError)
+    expect((e as HyperparameterError).field).toBe(field)
+    expect(e.message).toMatch(range)
+  })
+})
