@@ -48,7 +48,7 @@ export const assertLaw = async <T>(
 
 
 /** The laws `checkTransformLaws` knows. */
-export type TransformLaw = 'leftIdentity' | 'rightIdentity' | 'associativity' | 'purity' | 'determinism' | 'parity'
+export type TransformLaw = 'leftIdentity' | 'rightIdentity' | 'associativity' | 'purity' | 'determinism' | 'stateRoundTrip' | 'parity'
 
 /** Options of `checkTransformLaws`. */
 export interface TransformLawOptions {
@@ -67,7 +67,7 @@ export interface TransformLawOptions {
 /**
  * Registers a vitest suite checking the transformation laws on `make()` on every backend:
  * left and right identity of `chain`, associativity (with `make()` in each position), purity,
- * determinism and backend parity against the first backend.
+ * determinism, the state round trip through its codec, and backend parity against the first backend.
  *
  * @example
  * ```ts
@@ -88,6 +88,7 @@ export const checkTransformLaws = (name: string, make: () => AnyTransformation, 
     run('associativity', 'chain(chain(t, t), t) = chain(t, chain(t, t))', (b) => (x) => laws.chainAssociative(make(), make(), make(), x, b))
     run('purity', 'update and init do not mutate their inputs', (b) => (x) => laws.inputsUnchanged(make(), x, b))
     run('determinism', 'init and update are deterministic', (b) => (x) => laws.deterministic(make(), x, b))
+    run('stateRoundTrip', 'saveState → JSON → loadState gives the same next step', (b) => (x) => laws.stateRoundTrip(make(), x, b))
     if (except.parity === undefined) {
       for (const b of backends.slice(1)) {
         it(`backend parity ${backends[0]!.name} = ${b.name}`, () => assertLaw(inputs, (x) => laws.backendParity(make(), x, backends[0]!, b, tolerance), numRuns), 120_000)

@@ -10,6 +10,8 @@ export type { EmptyState, GradientTransformation, Params, ScalarOrSchedule, Sche
 export { applyUpdates, chain, identity, setToZero, stateless, zerosLikeTree } from './core/base.js'
 export type { AnyTransformation, ChainState, StateOf } from './core/base.js'
 export { ranges } from './core/validate.js'
+export { StateDecodeError, StoredTensor, emptyStateCodec, keyCodec, loadState, paramsCodec, saveState, tensorCodec, tupleCodec, countCodec } from './core/state.js'
+export type { TensorJson } from './core/state.js'
 export type { Mask } from './core/mask.js'
 export * from './transforms/scaling.js'
 export * from './transforms/moments.js'

@@ -28,6 +28,12 @@ import {
   trace,
   tree,
   cpu,
+  saveState,
+  loadState,
+  StateDecodeError,
+  UnsupportedError,
+  StoredTensor,
+  tensorCodec,
 } from '../src/index.js'
 import { sequenceArb } from '../laws/arbitraries.js'
 import * as laws from '../laws/predicates/transform.js'
@@ -183,5 +189,49 @@ describe('types', () => {
     expect(s).toHaveLength(3)
     expect(s[1].count).toBe(0)
     dispose([p, s])
+  })
+})
+
+describe('saving and loading state', () => {
+  it('a chain\'s state survives JSON, moves between backends, and keeps NaN and ±∞ exactly', async () => {
+    const opt = chain(trace({ decay: 0.9 }), scaleByAdam(), scaleByLearningRate(0.1))
+    const p = { layer: { kernel: fromArray([1, NaN, Infinity, -0], [2, 2]), bias: fromArray([-Infinity], [1]) } }
+    const [, state] = opt.update(p, opt.init(p), p)
+    const json = JSON.parse(JSON.stringify(await saveState(opt, state)))
+    expect(json[1].count).toBe(1)
+    for (const backend of backends) {
+      const loaded = loadState(opt, json, backend)
+      expect(await readTree(loaded)).toEqual(await readTree(state))
+      dispose(loaded)
+    }
+  })
+
+  it('the tensor codec is exact, −0 and NaN included', () => {
+    const x = new StoredTensor([2, 2], Float32Array.of(-0, NaN, -Infinity, 1e-45))
+    const back = tensorCodec.decode(JSON.parse(JSON.stringify(tensorCodec.encode(x))))
+    expect(back._tag).toBe('Right')
+    const y = (back as { right: StoredTensor }).right
+    expect(y.shape).toEqual([2, 2])
+    expect(Object.is(y.data[0], -0)).toBe(true)
+    expect(Number.isNaN(y.data[1])).toBe(true)
+    expect(Array.from(y.data.slice(2))).toEqual([-Infinity, 1e-45].map(Math.fround))
+  })
+
+  it('a malformed state throws a StateDecodeError naming the path', async () => {
+    const opt = adam({ learningRate: 0.1 })
+    const p = { w: fromArray([1, 2], [2]) }
+    const json = JSON.parse(JSON.stringify(await saveState(opt, opt.init(p))))
+    const bad1 = structuredClone(json)
+    bad1[0].count = -1
+    const e1 = caught(() => loadState(opt, bad1))
+    expect(e1).toBeInstanceOf(StateDecodeError)
+    expect((e1 as StateDecodeError).path).toBe('0.count')
+    const bad2 = structuredClone(json)
+    bad2[0].mu.w.shape = [3]
+    const e2 = caught(() => loadState(opt, bad2))
+    expect((e2 as StateDecodeError).path).toMatch(/^0\.mu/)
+    expect(e2.message).toContain('data fills its shape')
+    const handWritten: GradientTransformation<EmptyState> = { init: () => ({}), update: (u, s) => [u, s] }
+    await expect(saveState(handWritten, {})).rejects.toBeInstanceOf(UnsupportedError)
   })
 })

@@ -18,6 +18,7 @@ import {
   key,
   lamb,
   lars,
+  lbfgs,
   lion,
   momentum,
   nadam,
@@ -34,7 +35,7 @@ import { type SequenceInput, sequenceArb } from '../laws/arbitraries.js'
 import type { HostTree } from '../laws/host.js'
 import * as ref from '../laws/reference/optimizers.js'
 import { runTransform } from '../laws/run.js'
-import { assertLaw } from '../laws/runners.js'
+import { assertLaw, checkTransformLaws } from '../laws/runners.js'
 import { backends } from './backends.js'
 
 type Leaves = Float64Array[]
@@ -203,3 +204,29 @@ describe.each(backends)('optimizers against their references on $name', (backend
     ),
   )
 })
+
+// Every optimizer, in every convention it offers, through the law runner (identity, associativity,
+// purity, determinism, state round trip through its codec, backend parity).
+const lawCases: [string, () => Optimizer][] = [
+  ...(['optax', 'pytorch', 'keras', 'tfjs'] as const).flatMap((cv): [string, () => Optimizer][] => [
+    [`sgd momentum (${cv})`, () => sgd({ learningRate: 0.1, momentum: 0.9, convention: cv })],
+    [`adagrad (${cv})`, () => adagrad({ learningRate: 0.1, convention: cv })],
+    [`rmsprop centered momentum (${cv})`, () => rmsprop({ learningRate: 0.01, centered: true, momentum: 0.5, convention: cv })],
+    [`adadelta (${cv})`, () => adadelta({ learningRate: 1, convention: cv })],
+    [`adam (${cv})`, () => adam({ learningRate: 0.01, convention: cv })],
+    [`adamax (${cv})`, () => adamax({ learningRate: 0.01, convention: cv })],
+  ]),
+  ...(['optax', 'pytorch', 'keras'] as const).flatMap((cv): [string, () => Optimizer][] => [
+    [`adamw (${cv})`, () => adamw({ learningRate: 0.01, convention: cv })],
+    [`amsgrad (${cv})`, () => amsgrad({ learningRate: 0.01, convention: cv })],
+  ]),
+  ['momentum', () => momentum({ learningRate: 0.1 })],
+  ['nadam', () => nadam({ learningRate: 0.01 })],
+  ['radam', () => radam({ learningRate: 0.01 })],
+  ['lion', () => lion({ learningRate: 0.01 })],
+  ['lamb', () => lamb({ learningRate: 0.01 })],
+  ['lars', () => lars({ learningRate: 0.1 })],
+  ['noisySgd', () => noisySgd({ learningRate: 0.1 })],
+  ['lbfgs', () => lbfgs({ learningRate: 0.5, memorySize: 3 })],
+]
+for (const [name, make] of lawCases) checkTransformLaws(name, make, { backends, numRuns: 3 })

@@ -9,6 +9,8 @@ import {
   chain,
   dispose,
   identity,
+  loadState,
+  saveState,
   readTree,
   setToZero,
   tree,
@@ -124,6 +126,31 @@ export const inputsUnchanged = async (t: AnyTransformation, input: SequenceInput
   } finally {
     dispose([params, state])
   }
+  return result
+}
+
+/**
+ * State round trip: after a few steps, `saveState` → JSON text → `loadState` gives a state whose
+ * next update (and next state) equals the original's, bit for bit.
+ */
+export const stateRoundTrip = async (t: AnyTransformation, input: SequenceInput, backend: Backend): Promise<LawResult> => {
+  if (!t.stateCodec) return { ok: false, path: '', index: -1, actual: NaN, expected: NaN, message: 'the transformation has no stateCodec' }
+  const params = toDevice(input.params, backend)
+  let state = t.init(params)
+  const [last, ...firsts] = [...input.grads].reverse()
+  for (const g of firsts.reverse()) {
+    const gd = toDevice(g, backend)
+    const [u, next] = t.update(gd, state, params)
+    dispose([gd, u, state], [next, params])
+    state = next
+  }
+  const json = JSON.parse(JSON.stringify(await saveState(t, state)))
+  const restored = loadState(t, json, backend)
+  const g = toDevice(last!, backend)
+  const a = t.update(g, state, params)
+  const b = t.update(g, restored, params)
+  const result = sameSnapshot(await snapshot(a), await snapshot(b))
+  dispose([g, a, b, state, restored, params])
   return result
 }
 

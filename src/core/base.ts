@@ -7,6 +7,7 @@ import { checkOperands, defineElementwise, Tensor } from '../tensor/tensor.js'
 import { BackendError, StructureError } from '../errors.js'
 import * as tree from '../tree/index.js'
 import { elementwiseTree, frozen } from './internal.js'
+import { emptyStateCodec, tupleCodec } from './state.js'
 import type { EmptyState, GradientTransformation, Params } from './types.js'
 
 const emptyState: EmptyState = frozen({})
@@ -23,6 +24,7 @@ export const identity = (): GradientTransformation<EmptyState> =>
   frozen({
     init: () => emptyState,
     update: (updates: Params, state: EmptyState) => [updates, state] as const,
+    stateCodec: emptyStateCodec,
   })
 
 /**
@@ -39,6 +41,7 @@ export const setToZero = (): GradientTransformation<EmptyState> =>
     init: () => emptyState,
     update: (updates: Params, state: EmptyState) =>
       [zerosLikeTree(updates), state] as const,
+    stateCodec: emptyStateCodec,
   })
 
 /**
@@ -53,6 +56,7 @@ export const stateless = (f: (updates: Params, params?: Params) => Params): Grad
   frozen({
     init: () => emptyState,
     update: (updates: Params, state: EmptyState, params?: Params) => [f(updates, params), state] as const,
+    stateCodec: emptyStateCodec,
   })
 
 /**
@@ -95,6 +99,7 @@ export const chain = <Ts extends readonly AnyTransformation[]>(...transforms: Ts
       })
       return [u, frozen(next) as unknown as ChainState<Ts>] as const
     },
+    ...(transforms.every((t) => t.stateCodec) ? { stateCodec: tupleCodec(transforms.map((t) => t.stateCodec!)) } : {}),
   })
 
 const applyOp = defineElementwise({ name: 'applyUpdates', inputs: ['p', 'u'], outputs: ['p + u'] })

@@ -1,3 +1,4 @@
+import type * as t from 'io-ts'
 import type { Tensor } from '../tensor/tensor.js'
 import type { Tree } from '../tree/index.js'
 
@@ -12,6 +13,11 @@ export type Params = Tree<Tensor>
 export interface GradientTransformation<S> {
   readonly init: (params: Params) => S
   readonly update: (updates: Params, state: S, params?: Params) => readonly [Params, S]
+  /**
+   * io-ts codec of the state's JSON form (tensors as `{ shape, dtype, data }`), used by
+   * `saveState` / `loadState`. Every fluxion transformation has one; a user-written one may omit it.
+   */
+  readonly stateCodec?: t.Mixed
 }
 
 /** A function of the step count (0 at the first update). */

@@ -7,6 +7,8 @@
 import { zerosLikeTree } from '../core/base.js'
 import { checkCount, elementwiseTree, frozen, mapLeaves, requireParams } from '../core/internal.js'
 import type { GradientTransformation, Params } from '../core/types.js'
+import { countCodec, paramsCodec } from '../core/state.js'
+import * as t from 'io-ts'
 import type { ElementwiseOp, Tensor } from '../tensor/tensor.js'
 
 /** A state with a step count and named buffers. */
@@ -41,6 +43,10 @@ export const accumulator = <K extends string>(spec: {
       spec.buffers.forEach((b, i) => (next[b] = outs[i]))
       return [outs[spec.buffers.length]!, frozen(next) as AccumulatorState<K>] as const
     },
+    stateCodec: t.strict(
+      { count: countCodec, ...Object.fromEntries(spec.buffers.map((b) => [b, paramsCodec])) },
+      `{ count, ${spec.buffers.join(', ')} }`,
+    ),
   })
 
 export type { Tensor }

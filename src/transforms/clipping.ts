@@ -8,6 +8,7 @@
 import { frozen, leafRows, mapLeaves, requireParams } from '../core/internal.js'
 import type { EmptyState, GradientTransformation, Params } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
+import { emptyStateCodec } from '../core/state.js'
 import { HyperparameterError, ShapeError } from '../errors.js'
 import { elementwise, scope, sumOfSquares, sumTo } from '../tensor/ops.js'
 import { type Tensor, defineElementwise } from '../tensor/tensor.js'
@@ -16,7 +17,7 @@ import * as tree from '../tree/index.js'
 const empty: EmptyState = frozen({})
 
 const statelessTransform = (f: (updates: Params, params?: Params) => Params): GradientTransformation<EmptyState> =>
-  frozen({ init: () => empty, update: (updates: Params, state: EmptyState, params?: Params) => [f(updates, params), state] as const })
+  frozen({ init: () => empty, update: (updates: Params, state: EmptyState, params?: Params) => [f(updates, params), state] as const, stateCodec: emptyStateCodec })
 
 const clipValueOp = defineElementwise({
   name: 'clipByValue',

@@ -14,6 +14,7 @@ import { evaluate, nonNegativeOrSchedule, validate } from '../core/validate.js'
 import { elementwise } from '../tensor/ops.js'
 import { defineElementwise } from '../tensor/tensor.js'
 import * as t from 'io-ts'
+import { countStateCodec } from './scaling.js'
 
 /** State of the decay transforms: the step count (for schedules). */
 export interface DecayState {
@@ -54,6 +55,7 @@ const penalty = (
       )
       return [u!, frozen({ count: count + 1 })] as const
     },
+    stateCodec: countStateCodec,
   })
 
 /** Options of `addDecayedWeights`. */

@@ -9,6 +9,8 @@
 import { checkCount, frozen, leafRows, mapLeaves, requireParams } from '../core/internal.js'
 import type { GradientTransformation, Params } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
+import { countCodec, paramsCodec, tensorCodec } from '../core/state.js'
+import * as t from 'io-ts'
 import { StructureError } from '../errors.js'
 import { elementwise, scope, sum } from '../tensor/ops.js'
 import { type Tensor, defineElementwise } from '../tensor/tensor.js'
@@ -146,5 +148,9 @@ export const scaleByLbfgs = (options: ScaleByLbfgsOptions = {}): GradientTransfo
         return [out, next] as const
       })
     },
+    stateCodec: t.strict(
+      { count: countCodec, params: paramsCodec, updates: paramsCodec, s: t.array(paramsCodec), y: t.array(paramsCodec), rho: t.array(tensorCodec) },
+      '{ count, params, updates, s, y, rho }',
+    ),
   })
 }

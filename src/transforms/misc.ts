@@ -9,6 +9,8 @@
 import { checkCount, frozen, mapLeaves, requireParams } from '../core/internal.js'
 import type { EmptyState, GradientTransformation, Params } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
+import { countCodec, emptyStateCodec, keyCodec, paramsCodec } from '../core/state.js'
+import * as t from 'io-ts'
 import { elementwise, scope, sumTo } from '../tensor/ops.js'
 import { type Key, key as makeKey, normalValues, split } from '../tensor/random.js'
 import { defineElementwise } from '../tensor/tensor.js'
@@ -16,7 +18,7 @@ import * as tree from '../tree/index.js'
 
 const empty: EmptyState = frozen({})
 const statelessTransform = (f: (updates: Params, params?: Params) => Params): GradientTransformation<EmptyState> =>
-  frozen({ init: () => empty, update: (updates: Params, state: EmptyState, params?: Params) => [f(updates, params), state] as const })
+  frozen({ init: () => empty, update: (updates: Params, state: EmptyState, params?: Params) => [f(updates, params), state] as const, stateCodec: emptyStateCodec })
 
 /** State of `addNoise`: step count and the key of the next step's noise. */
 export interface AddNoiseState {
@@ -72,6 +74,7 @@ export const addNoise = (options: AddNoiseOptions = {}): GradientTransformation<
       })
       return [u!, frozen({ count: count + 1, key: next! })] as const
     },
+    stateCodec: t.strict({ count: countCodec, key: keyCodec }, '{ count, key }'),
   })
 }
 
@@ -151,6 +154,7 @@ export const zeroNans = (): GradientTransformation<ZeroNansState> =>
       ])
       return [u!, frozen({ foundNan: found! })] as const
     },
+    stateCodec: t.strict({ foundNan: paramsCodec }, '{ foundNan }'),
   })
 
 const signOp = defineElementwise({ name: 'scaleBySign', inputs: ['g'], outputs: ['Math.sign(g)'] })

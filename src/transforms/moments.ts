@@ -12,6 +12,8 @@ import { elementwiseTree, frozen } from '../core/internal.js'
 import type { GradientTransformation, Params } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
 import { defineElementwise } from '../tensor/tensor.js'
+import * as t from 'io-ts'
+import { paramsCodec } from '../core/state.js'
 import type { AccumulatorState } from './accumulator.js'
 import { rawAdadelta, rawAdam, rawAdamax, rawAmsgrad, rawEma, rawLion, rawRadam, rawRms, rawRss, rawStddev } from './raw.js'
 
@@ -70,6 +72,7 @@ export const trace = (options: TraceOptions = {}): GradientTransformation<TraceS
       const [m, u] = elementwiseTree(op, [['updates', updates], ['state.trace', state.trace]], [decay])
       return [u!, frozen({ trace: m! })] as const
     },
+    stateCodec: t.strict({ trace: paramsCodec }, '{ trace }'),
   })
 }
 

@@ -9,6 +9,10 @@ import type { EmptyState, GradientTransformation, Params, ScalarOrSchedule, Sche
 import { evaluate, nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
 import { defineElementwise } from '../tensor/tensor.js'
 import * as t from 'io-ts'
+import { countCodec, emptyStateCodec } from '../core/state.js'
+
+/** Codec of a `{ count }` state. */
+export const countStateCodec = t.strict({ count: countCodec }, '{ count }')
 
 const scaleOp = defineElementwise({ name: 'scale', inputs: ['u'], scalars: ['s'], outputs: ['u * s'] })
 
@@ -29,6 +33,7 @@ export const scale = (step: number): GradientTransformation<EmptyState> => {
   return frozen({
     init: () => empty,
     update: (updates: Params, state: EmptyState) => [scaleTree(updates, s), state] as const,
+    stateCodec: emptyStateCodec,
   })
 }
 
@@ -54,6 +59,7 @@ export const scaleBySchedule = (schedule: Schedule): GradientTransformation<Scal
       const s = evaluate('scaleBySchedule', 'schedule', schedule, state.count, ranges.finite)
       return [scaleTree(updates, s), frozen({ count: state.count + 1 })] as const
     },
+    stateCodec: countStateCodec,
   })
 }
 
@@ -89,5 +95,6 @@ export const scaleByLearningRate = (
       const lr = evaluate('scaleByLearningRate', 'learningRate', learningRate, state.count)
       return [scaleTree(updates, sign * lr), frozen({ count: state.count + 1 })] as const
     },
+    stateCodec: countStateCodec,
   })
 }

@@ -12,6 +12,7 @@ import { elementwise, scope } from '../tensor/ops.js'
 import { defineElementwise } from '../tensor/tensor.js'
 import { l2Norm } from './clipping.js'
 import * as t from 'io-ts'
+import { emptyStateCodec } from '../core/state.js'
 
 /** Options of `scaleByTrustRatio`. */
 export interface ScaleByTrustRatioOptions {
@@ -66,5 +67,6 @@ export const scaleByTrustRatio = (options: ScaleByTrustRatioOptions = {}): Gradi
       )
       return [u!, state] as const
     },
+    stateCodec: emptyStateCodec,
   })
 }
