@@ -8,7 +8,7 @@ import { BackendError, StructureError } from '../errors.js'
 import * as tree from '../tree/index.js'
 import { elementwiseTree, frozen } from './internal.js'
 import { emptyStateCodec, tupleCodec } from './state.js'
-import type { EmptyState, GradientTransformation, Params } from './types.js'
+import type { EmptyState, GradientTransformation, Params, UpdateExtras } from './types.js'
 
 const emptyState: EmptyState = frozen({})
 
@@ -87,13 +87,13 @@ export type ChainState<Ts extends readonly AnyTransformation[]> = { readonly [K 
 export const chain = <Ts extends readonly AnyTransformation[]>(...transforms: Ts): GradientTransformation<ChainState<Ts>> =>
   frozen({
     init: (params: Params) => frozen(transforms.map((t) => t.init(params))) as unknown as ChainState<Ts>,
-    update: (updates: Params, state: ChainState<Ts>, params?: Params) => {
+    update: (updates: Params, state: ChainState<Ts>, params?: Params, extra?: UpdateExtras) => {
       if (!Array.isArray(state) || state.length !== transforms.length) {
         throw new StructureError('', `chain of ${transforms.length} transformations got a state of ${Array.isArray(state) ? `length ${state.length}` : typeof state}`)
       }
       let u = updates
       const next = transforms.map((t, i) => {
-        const [u2, s2] = t.update(u, (state as readonly unknown[])[i], params)
+        const [u2, s2] = t.update(u, (state as readonly unknown[])[i], params, extra)
         u = u2
         return s2
       })

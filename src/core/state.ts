@@ -80,6 +80,19 @@ export const paramsCodec: t.Type<unknown, unknown, unknown> = t.recursion('a tre
 /** Codec of a random key. */
 export const keyCodec = t.strict({ kind: t.literal('fluxion.key'), words: t.tuple([countCodec, countCodec]) }, 'a random key')
 
+/** Codec of a host float that may be ±∞ or NaN (encoded as the strings 'Infinity', '-Infinity', 'NaN'). */
+export const floatCodec = new t.Type<number, number | string, unknown>(
+  'a number (or "Infinity", "-Infinity", "NaN")',
+  (u): u is number => typeof u === 'number',
+  (u, c) =>
+    typeof u === 'number'
+      ? t.success(u)
+      : u === 'Infinity' || u === '-Infinity' || u === 'NaN'
+        ? t.success(Number(u))
+        : t.failure(u, c),
+  (n) => (Number.isFinite(n) ? n : String(n)),
+)
+
 /** Codec of the empty state `{}`. */
 export const emptyStateCodec = t.strict({}, '{}')
 

@@ -12,12 +12,20 @@ export type Params = Tree<Tensor>
  */
 export interface GradientTransformation<S> {
   readonly init: (params: Params) => S
-  readonly update: (updates: Params, state: S, params?: Params) => readonly [Params, S]
+  readonly update: (updates: Params, state: S, params?: Params, extra?: UpdateExtras) => readonly [Params, S]
   /**
    * io-ts codec of the state's JSON form (tensors as `{ shape, dtype, data }`), used by
    * `saveState` / `loadState`. Every fluxion transformation has one; a user-written one may omit it.
    */
   readonly stateCodec?: t.Mixed
+}
+
+/**
+ * Extra arguments of `update`, passed down every chain and wrapper (Optax's `extra_args`):
+ * `value` is the current loss, e.g. the validation loss that `reduceOnPlateau` watches.
+ */
+export interface UpdateExtras {
+  readonly value?: number
 }
 
 /** A function of the step count (0 at the first update). */

@@ -20,10 +20,15 @@ const number = (name: string, ok: (n: number) => boolean) =>
 export const ranges = {
   finite: number('a finite number', Number.isFinite),
   nonNegative: number('a finite number ≥ 0', (n) => Number.isFinite(n) && n >= 0),
+  nonNegativeOrInfinity: number('a number ≥ 0 (Infinity allowed)', (n) => n >= 0),
   positive: number('a finite number > 0', (n) => Number.isFinite(n) && n > 0),
   /** [0, 1): decay rates such as momentum and Adam's β. */
   unitInterval: number('a number in [0, 1)', (n) => n >= 0 && n < 1),
+  unitIntervalClosed: number('a number in [0, 1]', (n) => n >= 0 && n <= 1),
+  openUnitInterval: number('a number in (0, 1)', (n) => n > 0 && n < 1),
+  atLeastOne: number('a finite number ≥ 1', (n) => Number.isFinite(n) && n >= 1),
   positiveInteger: number('an integer ≥ 1', (n) => Number.isInteger(n) && n >= 1),
+  nonNegativeInteger: number('an integer ≥ 0', (n) => Number.isInteger(n) && n >= 0),
   seed: number('an integer in [0, 2^53)', (n) => Number.isSafeInteger(n) && n >= 0),
   boolean: t.boolean,
 } as const

@@ -1,0 +1,2 @@
+export * from './basic.js'
+export * from './cosine.js'
