@@ -27,6 +27,8 @@ import {
   sumOfSquares,
   sumTo,
   reshape,
+  matmul,
+  maxTo,
   toBackend,
   uniform,
   zeros,
@@ -120,6 +122,37 @@ describe.each(backends)('tensors on $name', (backend) => {
     expect(caught(() => add(a, fromArray([1, 2], [2], backend))).message).toContain('[2] does not broadcast to [2, 3]')
     expect(() => sumTo(a, [2])).toThrow(ShapeError)
     expect(() => reshape(a, [4])).toThrow(ShapeError)
+  })
+
+  it('matmul with and without transposes, and max reductions, match float64', async () => {
+    const dims = fc.tuple(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 }), fc.boolean(), fc.boolean(), fc.integer({ min: 0, max: 99 }))
+    await fc.assert(
+      fc.asyncProperty(dims, async ([m, k, n, ta, tb, seed]) => {
+        const A = Array.from({ length: m * k }, (_, i) => Math.fround(Math.sin(seed + i)))
+        const B = Array.from({ length: k * n }, (_, i) => Math.fround(Math.cos(seed + 2 * i)))
+        // stored transposed when asked, so op(a) = A and op(b) = B
+        const store = (x: number[], r: number, c: number, t: boolean) => (t ? Array.from({ length: r * c }, (_, i) => x[(i % r) * c + Math.floor(i / r)]!) : x)
+        const a = fromArray(store(A, m, k, ta), ta ? [k, m] : [m, k], backend)
+        const b = fromArray(store(B, k, n, tb), tb ? [n, k] : [k, n], backend)
+        const c = matmul(a, b, { transposeA: ta, transposeB: tb })
+        expect(c.shape).toEqual([m, n])
+        const expected = Array.from({ length: m * n }, (_, x) => {
+          let s = 0
+          for (let p = 0; p < k; p++) s += A[Math.floor(x / n) * k + p]! * B[p * n + (x % n)]!
+          return s
+        })
+        assertAllClose(await read(c), f64(expected), { rtol: 1e-5, atol: 1e-5 })
+        const rows = maxTo(a, [a.shape[0]!, 1])
+        const cols = maxTo(a, [a.shape[1]!])
+        const sa = store(A, m, k, ta)
+        const [R, C] = a.shape as [number, number]
+        assertAllClose(await read(rows), f64(Array.from({ length: R }, (_, r) => Math.max(...sa.slice(r * C, r * C + C)))), { rtol: 0, atol: 0 })
+        assertAllClose(await read(cols), f64(Array.from({ length: C }, (_, j) => Math.max(...sa.filter((_, i) => i % C === j)))), { rtol: 0, atol: 0 })
+        dispose([a, b, c, rows, cols])
+      }),
+      propertyParameters(20),
+    )
+    expect(() => matmul(fromArray([1, 2], [1, 2], backend), fromArray([1, 2], [1, 2], backend))).toThrow(/inner dimensions differ/)
   })
 
   it('zeros, full, scalars and empty tensors', async () => {

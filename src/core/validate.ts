@@ -29,6 +29,7 @@ export const ranges = {
   atLeastOne: number('a finite number ≥ 1', (n) => Number.isFinite(n) && n >= 1),
   positiveInteger: number('an integer ≥ 1', (n) => Number.isInteger(n) && n >= 1),
   nonNegativeInteger: number('an integer ≥ 0', (n) => Number.isInteger(n) && n >= 0),
+  positiveIntegerOrInfinity: number('an integer ≥ 1 or Infinity', (n) => (Number.isInteger(n) && n >= 1) || n === Infinity),
   seed: number('an integer in [0, 2^53)', (n) => Number.isSafeInteger(n) && n >= 0),
   boolean: t.boolean,
 } as const

@@ -8,19 +8,53 @@ import { type Backend, type ElementwiseOp, type Read, Tensor, readOf, shapeSize,
 type Loop = (ins: readonly Float32Array[], outs: Float32Array[], scalars: readonly number[], n: number) => void
 
 const readExpr = (name: string, r: Read): string =>
-  r.kind === 'same' ? `in_${name}[i]` : r.kind === 'mod' ? (r.size === 1 ? `in_${name}[0]` : `in_${name}[i % ${r.size}]`) : `in_${name}[Math.floor(i / ${r.inner})]`
+  r.kind === 'same' ? `in_${name}[__i]` : r.kind === 'mod' ? (r.size === 1 ? `in_${name}[0]` : `in_${name}[__i % ${r.size}]`) : `in_${name}[Math.floor(__i / ${r.inner})]`
 
 const compileLoop = (op: ElementwiseOp, reads: readonly Read[]): Loop => {
   const lines: string[] = []
-  op.inputs.forEach((name, i) => lines.push(`const in_${name} = ins[${i}];`))
-  op.scalars.forEach((name, i) => lines.push(`const ${name} = scalars[${i}];`))
-  op.outputs.forEach((_, i) => lines.push(`const out_${i} = outs[${i}];`))
-  lines.push('for (let i = 0; i < n; i++) {')
+  op.inputs.forEach((name, i) => lines.push(`const in_${name} = __ins[${i}];`))
+  op.scalars.forEach((name, i) => lines.push(`const ${name} = __scalars[${i}];`))
+  op.outputs.forEach((_, i) => lines.push(`const out_${i} = __outs[${i}];`))
+  lines.push('for (let __i = 0; __i < __n; __i++) {')
   op.inputs.forEach((name, k) => lines.push(`  const ${name} = ${readExpr(name, reads[k]!)};`))
   op.lets.forEach(([name, expr]) => lines.push(`  const ${name} = ${expr};`))
-  op.outputs.forEach((expr, i) => lines.push(`  out_${i}[i] = ${expr};`))
+  op.outputs.forEach((expr, i) => lines.push(`  out_${i}[__i] = ${expr};`))
   lines.push('}')
-  return new Function('ins', 'outs', 'scalars', 'n', lines.join('\n')) as Loop
+  return new Function('__ins', '__outs', '__scalars', '__n', lines.join('\n')) as Loop
+}
+
+/** [rows, cols] → [cols, rows]. */
+const transpose = (x: Float32Array, rows: number, cols: number): Float32Array => {
+  const out = new Float32Array(rows * cols)
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = x[r * cols + c]!
+  return out
+}
+
+/**
+ * out = A·B for row-major A [m, k], B [k, n]. Eight rows of B per pass and a float64 row
+ * accumulator: about 1.3 GMAC/s in V8 here, 4× the plain i-p-j loop (bench/matmul.ts).
+ */
+const gemm = (A: Float32Array, B: Float32Array, out: Float32Array, m: number, k: number, n: number): void => {
+  const acc = new Float64Array(n)
+  for (let i = 0; i < m; i++) {
+    acc.fill(0)
+    const ao = i * k
+    let p = 0
+    for (; p + 7 < k; p += 8) {
+      const a0 = A[ao + p]!, a1 = A[ao + p + 1]!, a2 = A[ao + p + 2]!, a3 = A[ao + p + 3]!
+      const a4 = A[ao + p + 4]!, a5 = A[ao + p + 5]!, a6 = A[ao + p + 6]!, a7 = A[ao + p + 7]!
+      const b0 = p * n, b1 = b0 + n, b2 = b1 + n, b3 = b2 + n, b4 = b3 + n, b5 = b4 + n, b6 = b5 + n, b7 = b6 + n
+      for (let j = 0; j < n; j++) {
+        acc[j]! += a0 * B[b0 + j]! + a1 * B[b1 + j]! + a2 * B[b2 + j]! + a3 * B[b3 + j]! + a4 * B[b4 + j]! + a5 * B[b5 + j]! + a6 * B[b6 + j]! + a7 * B[b7 + j]!
+      }
+    }
+    for (; p < k; p++) {
+      const a = A[ao + p]!
+      const bo = p * n
+      for (let j = 0; j < n; j++) acc[j]! += a * B[bo + j]!
+    }
+    out.set(acc, i * n)
+  }
 }
 
 /** Bytes of released storage the cpu backend keeps for reuse (per backend). */
@@ -90,6 +124,25 @@ export const createCpuBackend = (name = 'cpu'): Backend => {
       const out = allocate(m)
       out.set(acc)
       return make(shape, out)
+    },
+    maxTo: (t, shape) => {
+      const d = data(t)
+      const m = shapeSize(shape)
+      const out = allocate(m).fill(-Infinity)
+      const r = readOf(shape, t.shape)!
+      for (let i = 0; i < d.length; i++) {
+        const j = r.kind === 'div' ? Math.floor(i / r.inner) : i % m
+        const x = d[i]!
+        if (x > out[j]! || Number.isNaN(x)) out[j] = x
+      }
+      return make(shape, out)
+    },
+    matmul: (a, b, ta, tb) => {
+      const [m, k] = ta ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!]
+      const n = tb ? b.shape[0]! : b.shape[1]!
+      const out = allocate(m * n)
+      gemm(ta ? transpose(data(a), k, m) : data(a), tb ? transpose(data(b), n, k) : data(b), out, m, k, n)
+      return make([m, n], out)
     },
     sum: (t) => {
       const d = data(t)

@@ -181,6 +181,24 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
   const emptyOr = (shape: readonly number[], f: () => Tensor): Tensor =>
     shapeSize(shape) === 0 ? make(shape, new Float32Array(0)) : f()
 
+  const reduceTo = (t: Tensor, shape: readonly number[], op: 'sum' | 'max'): Tensor => {
+    checkAlive()
+    const m = shapeSize(shape)
+    if (m === 0) return make(shape, new Float32Array(0))
+    if (t.size === 0) return backend.fill(shape, op === 'sum' ? 0 : -Infinity)
+    const r = readOf(shape, t.shape)!
+    const [init, combine] = op === 'sum' ? ['0.0', (x: string) => `s += ${x};`] : ['-3.4028234e38', (x: string) => `s = Math.max(s, ${x});`]
+    const source =
+      r.kind === 'div'
+        ? `function kernel(a) { let s = ${init}; const start = this.thread.x * this.constants.inner; ` +
+          `for (let j = 0; j < this.constants.inner; j++) { ${combine('a[start + j]')} } return s; }`
+        : `function kernel(a) { let s = ${init}; ` +
+          `for (let r = 0; r < this.constants.rows; r++) { ${combine('a[r * this.constants.cols + this.thread.x]')} } return s; }`
+    const constants = r.kind === 'div' ? { inner: r.inner } : { rows: t.size / m, cols: m }
+    const k = kernel(`${op}To/${r.kind}#${t.size}->${m}`, source, { output: [m], constants, argumentTypes: { a: 'Array' } })
+    return make(shape, launch(k, [t], []))
+  }
+
   const backend: Backend = {
     name: `gpu:${mode}`,
     fromData: (values, shape) => {
@@ -212,21 +230,21 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
         return make(shape, launch(k, inputs, scalars))
       })
     },
-    sumTo: (t, shape) => {
+    sumTo: (t, shape) => reduceTo(t, shape, 'sum'),
+    maxTo: (t, shape) => reduceTo(t, shape, 'max'),
+    matmul: (a, b, ta, tb) => {
       checkAlive()
-      const m = shapeSize(shape)
-      if (m === 0) return make(shape, new Float32Array(0))
-      if (t.size === 0) return backend.fill(shape, 0)
-      const r = readOf(shape, t.shape)!
+      const [m, k] = ta ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!]
+      const n = tb ? b.shape[0]! : b.shape[1]!
+      if (m * n === 0) return make([m, n], new Float32Array(0))
+      if (k === 0) return backend.fill([m, n], 0)
+      const ai = ta ? 'p * this.constants.m + i' : 'i * this.constants.k + p'
+      const bi = tb ? 'j * this.constants.k + p' : 'p * this.constants.n + j'
       const source =
-        r.kind === 'div'
-          ? 'function kernel(a) { let s = 0.0; const start = this.thread.x * this.constants.inner; ' +
-            'for (let j = 0; j < this.constants.inner; j++) { s += a[start + j]; } return s; }'
-          : 'function kernel(a) { let s = 0.0; ' +
-            'for (let r = 0; r < this.constants.rows; r++) { s += a[r * this.constants.cols + this.thread.x]; } return s; }'
-      const constants = r.kind === 'div' ? { inner: r.inner } : { rows: t.size / m, cols: m }
-      const k = kernel(`sumTo/${r.kind}#${t.size}->${m}`, source, { output: [m], constants, argumentTypes: { a: 'Array' } })
-      return make(shape, launch(k, [t], []))
+        'function kernel(a, b) { const i = Math.floor(this.thread.x / this.constants.n); const j = this.thread.x % this.constants.n; let s = 0.0; ' +
+        `for (let p = 0; p < this.constants.k; p++) { s += a[${ai}] * b[${bi}]; } return s; }`
+      const kern = kernel(`matmul/${ta}/${tb}#${m}x${k}x${n}`, source, { output: [m * n], constants: { m, n, k }, argumentTypes: { a: 'Array', b: 'Array' } })
+      return make([m, n], launch(kern, [a, b], []))
     },
     sum: (t) => {
       checkAlive()

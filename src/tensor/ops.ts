@@ -130,6 +130,40 @@ export const sumTo = (t: Tensor, shape: readonly number[], path = ''): Tensor =>
   return t.backend.sumTo(t, shape)
 }
 
+/** Like `sumTo`, with the maximum: e.g. the row maxima `maxTo(logits, [batch, 1])`. */
+export const maxTo = (t: Tensor, shape: readonly number[], path = ''): Tensor => {
+  checkOperands([t], path)
+  const r = readOf(shape, t.shape)
+  if (!r) throw new ShapeError(path, `cannot reduce [${t.shape.join(', ')}] to [${shape.join(', ')}]`)
+  if (r.kind === 'same') return t.backend.elementwise(copyOp, [t], [], { shape: t.shape, size: t.size, reads: [r] })[0]!
+  return t.backend.maxTo(t, shape)
+}
+
+/**
+ * Matrix product of 2-D tensors on one backend: op(a)·op(b), with op transposing when asked.
+ *
+ * @example
+ * ```ts
+ * matmul(fromArray([1, 2, 3, 4], [2, 2]), fromArray([1, 0, 0, 1], [2, 2])) // [[1, 2], [3, 4]]
+ * matmul(x, w, { transposeA: true }) // xᵀ w
+ * ```
+ */
+export const matmul = (
+  a: Tensor,
+  b: Tensor,
+  options: { readonly transposeA?: boolean; readonly transposeB?: boolean } = {},
+  path = '',
+): Tensor => {
+  for (const t of [a, b]) checkOperands([t], path)
+  if (a.backend !== b.backend) throw new BackendError(path, `tensor on ${b.backend.name} combined with a tensor on ${a.backend.name}`)
+  const { transposeA = false, transposeB = false } = options
+  if (a.shape.length !== 2 || b.shape.length !== 2) throw new ShapeError(path, `matmul needs 2-D tensors, got [${a.shape.join(', ')}] and [${b.shape.join(', ')}]`)
+  const k1 = transposeA ? a.shape[0] : a.shape[1]
+  const k2 = transposeB ? b.shape[1] : b.shape[0]
+  if (k1 !== k2) throw new ShapeError(path, `matmul inner dimensions differ: [${a.shape.join(', ')}]${transposeA ? 'ᵀ' : ''} · [${b.shape.join(', ')}]${transposeB ? 'ᵀ' : ''}`)
+  return a.backend.matmul(a, b, transposeA, transposeB)
+}
+
 const copyOp = defineElementwise({ name: 'copy', inputs: ['a'], outputs: ['a'] })
 
 /**

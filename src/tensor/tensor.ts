@@ -68,6 +68,8 @@ export interface ElementwiseOp {
 }
 
 const identifier = /^[A-Za-z_][A-Za-z0-9_]*$/
+// names the generated loops and kernels use themselves, and words that cannot be variables
+const reserved = /^(__.*|in_.*|out_.*|Math|this|kernel|break|case|catch|class|const|continue|debugger|default|delete|do|else|export|extends|false|finally|for|function|if|import|in|instanceof|let|new|null|return|super|switch|throw|true|try|typeof|var|void|while|with|yield|undefined|NaN|Infinity)$/
 
 /** Checks and freezes an elementwise op spec. */
 export const defineElementwise = (spec: {
@@ -82,6 +84,9 @@ export const defineElementwise = (spec: {
   const names = [...spec.inputs, ...scalars, ...lets.map(([n]) => n)]
   for (const n of [spec.name, ...names]) {
     if (!identifier.test(n)) throw new FluxionError(`elementwise op ${spec.name}: ${JSON.stringify(n)} is not an identifier`)
+  }
+  for (const n of names) {
+    if (reserved.test(n)) throw new FluxionError(`elementwise op ${spec.name}: ${JSON.stringify(n)} is a reserved name`)
   }
   if (new Set(names).size !== names.length) throw new FluxionError(`elementwise op ${spec.name}: duplicate names in ${names.join(', ')}`)
   if (spec.inputs.length === 0 || spec.outputs.length === 0) {
@@ -122,6 +127,13 @@ export interface Backend {
    * (sum over the leading axes) or t's leading axes followed by ones (sum over the trailing axes).
    */
   sumTo(t: Tensor, shape: readonly number[]): Tensor
+  /** Like `sumTo`, with the maximum instead of the sum. */
+  maxTo(t: Tensor, shape: readonly number[]): Tensor
+  /**
+   * Matrix product of 2-D tensors, op(a) · op(b) with op the optional transpose:
+   * a is [m, k] ([k, m] when transposeA), b is [k, n] ([n, k] when transposeB); the result is [m, n].
+   */
+  matmul(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean): Tensor
   /** Copies the data back to the host (a fresh array the caller owns). */
   read(t: Tensor): Promise<Float32Array>
   /** Releases a tensor's storage. Releasing twice throws `DisposedTensorError`. */

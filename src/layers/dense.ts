@@ -1,0 +1,142 @@
+/**
+ * Dense layers: `dense` (y = xW + b) and `noisyDense` (Gaussian noise on the weights while
+ * training).
+ *
+ * References: seed 001_6e8604431cc2cba1.txt and seed 004_fdd4da4bfe9ce189.txt (fully connected
+ * layers, initialization); seed 000_33f4fbf331723dec.txt ("noise injection": noise on the weights);
+ * Keras `Dense`.
+ */
+import { ranges, validate } from '../core/validate.js'
+import { glorotUniform, type Initializer, zerosInit } from '../init/index.js'
+import type { Regularizer } from '../regularizers/index.js'
+import { elementwise, matmul, scope, sumTo } from '../tensor/ops.js'
+import { foldIn, normalValues } from '../tensor/random.js'
+import { type Tensor, defineElementwise } from '../tensor/tensor.js'
+import { HyperparameterError } from '../errors.js'
+import { type Layer, checkInput } from './layer.js'
+
+/** Params of a dense layer. */
+export type DenseParams = {
+  readonly kernel: Tensor
+  readonly bias: Tensor
+}
+
+/** Options of `dense`. */
+export interface DenseOptions {
+  /** Default Glorot uniform (Keras' default). */
+  readonly kernelInitializer?: Initializer
+  /** Default zerosInit(). */
+  readonly biasInitializer?: Initializer
+  readonly kernelRegularizer?: Regularizer
+  readonly biasRegularizer?: Regularizer
+}
+
+const biasAddOp = defineElementwise({ name: 'biasAdd', inputs: ['y', 'b'], outputs: ['y + b'] })
+const addOp = defineElementwise({ name: 'denseAdd', inputs: ['a', 'b'], outputs: ['a + b'] })
+
+const checkUnits = (layer: string, units: number) => {
+  if (!Number.isInteger(units) || units < 1) throw new HyperparameterError(layer, 'units', units, 'an integer ≥ 1')
+}
+
+const regularization = (kernelRegularizer?: Regularizer, biasRegularizer?: Regularizer) =>
+  kernelRegularizer || biasRegularizer
+    ? (params: DenseParams) =>
+        scope(() => {
+          const k = kernelRegularizer?.(params.kernel)
+          const b = biasRegularizer?.(params.bias)
+          const zero = (t: Tensor) => t.backend.fill(t.shape, 0)
+          const loss = k && b ? elementwise(addOp, [k.value, b.value])[0]! : (k ?? b)!.value
+          return { loss, grads: Object.freeze({ kernel: k?.grad ?? zero(params.kernel), bias: b?.grad ?? zero(params.bias) }) }
+        })
+    : undefined
+
+/**
+ * A fully connected layer: y = xW + b, W [in, units], b [units]. Backward: ∂W = xᵀ∂y,
+ * ∂b = Σ_batch ∂y, ∂x = ∂y Wᵀ. Regularizers on the kernel and the bias are separate.
+ *
+ * Defaults: kernelInitializer = glorotUniform(), biasInitializer = zerosInit().
+ * Reference: Keras `Dense`.
+ *
+ * @example
+ * ```ts
+ * const layer = dense(128, { kernelInitializer: heNormal(), kernelRegularizer: l2(1e-4) })
+ * const { params } = layer.init(key(0), [784])
+ * ```
+ */
+export const dense = (units: number, options: DenseOptions = {}): Layer<DenseParams, Readonly<Record<string, never>>> => {
+  checkUnits('dense', units)
+  const { kernelInitializer = glorotUniform(), biasInitializer = zerosInit(), kernelRegularizer, biasRegularizer } = options
+  const name = `dense(${units})`
+  const layer: Layer<DenseParams, Readonly<Record<string, never>>> = {
+    name,
+    init: (key, inputShape, backend) => {
+      if (inputShape.length !== 1) throw new HyperparameterError(name, 'inputShape', inputShape, 'a shape [features] (flatten first)')
+      const params = Object.freeze({ kernel: kernelInitializer(foldIn(key, 0), [inputShape[0]!, units], backend), bias: biasInitializer(foldIn(key, 1), [units], backend) })
+      return { params, state: Object.freeze({}), outputShape: [units] }
+    },
+    apply: (params, state, x) => {
+      checkInput(name, x, [params.kernel.shape[0]!])
+      const y = scope(() => elementwise(biasAddOp, [matmul(x, params.kernel), params.bias], [], name)[0]!)
+      return {
+        y,
+        state,
+        backward: (dy) => ({
+          // computed on first access: nothing pays for the input layer's ∂x
+          get dx() {
+            return matmul(dy, params.kernel, { transposeB: true })
+          },
+          dparams: Object.freeze({ kernel: matmul(x, dy, { transposeA: true }), bias: sumTo(dy, [units]) }),
+        }),
+      }
+    },
+    ...(regularization(kernelRegularizer, biasRegularizer) ? { regularization: regularization(kernelRegularizer, biasRegularizer)! } : {}),
+  }
+  return Object.freeze(layer)
+}
+
+const noisyWeightsOp = defineElementwise({ name: 'noisyWeights', inputs: ['w', 'z'], scalars: ['sd'], outputs: ['w + sd * z'] })
+
+/**
+ * A dense layer with Gaussian noise on its weights while training: W̃ = W + σz, z ~ N(0, I) drawn
+ * from the apply key, y = xW̃ + b; gradients flow to W (∂W = xᵀ∂y) and ∂x = ∂y W̃ᵀ. At evaluation
+ * it is `dense`.
+ *
+ * Reference: seed 000_33f4fbf331723dec.txt ("Noise injection ... to the weights"); Graves 2011.
+ *
+ * @example
+ * ```ts
+ * noisyDense(64, { stddev: 0.01 })
+ * ```
+ */
+export const noisyDense = (units: number, options: DenseOptions & { readonly stddev?: number } = {}): Layer<DenseParams, Readonly<Record<string, never>>> => {
+  const { stddev, ...rest } = { stddev: 0.01, ...options }
+  validate('noisyDense', { stddev: ranges.nonNegative }, { stddev })
+  const base = dense(units, rest)
+  const name = `noisyDense(${units})`
+  const layer: Layer<DenseParams, Readonly<Record<string, never>>> = {
+    ...base,
+    name,
+    apply: (params, state, x, opts) => {
+      if (!opts.training || stddev === 0) return base.apply(params, state, x, opts)
+      if (!opts.key) throw new HyperparameterError(name, 'key', opts.key, 'a key in the apply options while training')
+      checkInput(name, x, [params.kernel.shape[0]!])
+      const w = params.kernel
+      const noisy = scope(() => {
+        const z = w.backend.fromData(Float32Array.from(normalValues(opts.key!, w.size)), w.shape)
+        return elementwise(noisyWeightsOp, [w, z], [stddev])[0]!
+      })
+      const y = scope(() => elementwise(biasAddOp, [matmul(x, noisy), params.bias], [], name)[0]!)
+      return {
+        y,
+        state,
+        backward: (dy) => ({
+          get dx() {
+            return matmul(dy, noisy, { transposeB: true })
+          },
+          dparams: Object.freeze({ kernel: matmul(x, dy, { transposeA: true }), bias: sumTo(dy, [units]) }),
+        }),
+      }
+    },
+  }
+  return Object.freeze(layer)
+}

@@ -1,0 +1,5 @@
+export * from './layer.js'
+export * from './dense.js'
+export * from './activations.js'
+export * from './dropout.js'
+export * from './batchnorm.js'

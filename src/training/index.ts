@@ -1,0 +1,3 @@
+export * from './earlyStopping.js'
+export * from './gradcheck.js'
+export * from './fit.js'
