@@ -18,8 +18,8 @@ describe('examples', () => {
     for (const x of numbers) expect(Math.abs(x)).toBeLessThan(0.1)
   })
 
-  it('the demo runs and every optimizer reduces both losses', () => {
-    const r = run('examples/demo.ts')
+  it('the optimizer race (npm run demo:optimizers) runs and every optimizer reduces both losses', () => {
+    const r = run('examples/optimizers.ts')
     expect(r.status, r.stderr).toBe(0)
     const tables = r.stdout.split(/\n(?=\w.* on cpu)/).slice(1)
     expect(tables).toHaveLength(2)
