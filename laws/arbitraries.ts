@@ -58,10 +58,66 @@ export interface SequenceInput {
   readonly grads: readonly HostTree[]
 }
 
-export const sequenceArb = (options: { maxSteps?: number; grads?: ValueOptions; params?: ValueOptions } = {}): fc.Arbitrary<SequenceInput> =>
+export const sequenceArb = (options: { minSteps?: number; maxSteps?: number; grads?: ValueOptions; params?: ValueOptions } = {}): fc.Arbitrary<SequenceInput> =>
   templateArb.chain((template) =>
     fc.record({
       params: valuesLike(template, options.params),
-      grads: fc.array(valuesLike(template, options.grads), { minLength: 1, maxLength: options.maxSteps ?? 6 }),
+      grads: fc.array(valuesLike(template, options.grads), { minLength: options.minSteps ?? 1, maxLength: Math.max(options.maxSteps ?? 6, options.minSteps ?? 1) }),
     }),
   )
+
+/**
+ * Extreme float32 values: denormals and tiny numbers, huge ones near the float32 maximum, ±0, NaN
+ * and ±∞ — for laws that must hold whatever the values (purity, determinism, identities).
+ */
+export const extremeFloatArb: fc.Arbitrary<number> = fc.oneof(
+  fc.double({ min: 1e-45, max: 1e-30, noNaN: true }).chain((x) => fc.constantFrom(x, -x)).map(Math.fround),
+  fc.double({ min: 1e30, max: 3.4e38, noNaN: true }).chain((x) => fc.constantFrom(x, -x)).map(Math.fround),
+  fc.constantFrom(0, -0, NaN, Infinity, -Infinity),
+  fc.double({ min: -10, max: 10, noNaN: true }).map(Math.fround),
+)
+
+/** Parameters and gradient sequences whose values include the extreme ones. */
+export const extremeSequenceArb = (maxSteps = 4): fc.Arbitrary<SequenceInput> =>
+  templateArb.chain((template) => {
+    const { leaves, structure } = tree.flatten(template)
+    const values = fc
+      .tuple(...leaves.map((l) => fc.array(extremeFloatArb, { minLength: l.data.length, maxLength: l.data.length })))
+      .map((arrays) => tree.unflatten(structure, arrays.map((a, i) => new HostTensor(leaves[i]!.shape, a))))
+    return fc.record({ params: values, grads: fc.array(values, { minLength: 1, maxLength: maxSteps }) })
+  })
+
+/**
+ * An arbitrary of values inside the range an io-ts codec of `ranges` states (its name), so
+ * hyperparameters are drawn from exactly the domain a transform validates. Unknown codecs throw.
+ */
+export const arbitraryFromCodec = (codec: { readonly name: string }): fc.Arbitrary<unknown> => {
+  switch (codec.name) {
+    case 'a finite number':
+      return fc.double({ min: -10, max: 10, noNaN: true })
+    case 'a finite number ≥ 0':
+      return fc.oneof(fc.constant(0), fc.double({ min: 1e-6, max: 10, noNaN: true }))
+    case 'a finite number > 0':
+      return fc.double({ min: 1e-6, max: 10, noNaN: true })
+    case 'a number in [0, 1)':
+      return fc.oneof(fc.constant(0), fc.double({ min: 1e-3, max: 0.999, noNaN: true }))
+    case 'a number in [0, 1]':
+      return fc.double({ min: 0, max: 1, noNaN: true })
+    case 'a number in (0, 1)':
+      return fc.double({ min: 1e-3, max: 0.999, noNaN: true })
+    case 'an integer ≥ 1':
+      return fc.integer({ min: 1, max: 20 })
+    case 'an integer ≥ 0':
+      return fc.integer({ min: 0, max: 20 })
+    case 'boolean':
+      return fc.boolean()
+    case 'a finite number ≥ 0 or a schedule (step) => number':
+      return fc.double({ min: 1e-4, max: 1, noNaN: true })
+    default:
+      throw new Error(`arbitraryFromCodec: no arbitrary for the codec "${codec.name}"`)
+  }
+}
+
+/** Records of hyperparameters drawn from their codecs. */
+export const hyperparametersArb = (codecs: Readonly<Record<string, { readonly name: string }>>): fc.Arbitrary<Record<string, unknown>> =>
+  fc.record(Object.fromEntries(Object.entries(codecs).map(([k, c]) => [k, arbitraryFromCodec(c)])))

@@ -1,1 +1,3 @@
 export * from './transform.js'
+export * from './schedule.js'
+export * from './layer.js'

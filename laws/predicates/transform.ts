@@ -18,7 +18,7 @@ import {
 import type { Tree } from '../../src/index.js'
 import { type Comparison, type Tolerance, allClose } from '../allclose.js'
 import type { SequenceInput } from '../arbitraries.js'
-import { hostMap, toDevice } from '../host.js'
+import { type HostTree, hostMap, toDevice } from '../host.js'
 import { runTransform } from '../run.js'
 
 /** The outcome of checking one law on one input. */
@@ -169,4 +169,93 @@ export const deterministic = async (t: AnyTransformation, input: SequenceInput, 
   }
   dispose([params, s1, s2])
   return result
+}
+
+const scaleHost = (c: number, t: HostTree) => hostMap((x) => Math.fround(c * x), t)
+
+/**
+ * Scale invariance: f(c·g) = f(g) for every c > 0, on the whole gradient sequence. Holds for
+ * Adam, RMSProp and AdaGrad with ε = 0 and for sign-based updates (signSGD, Lion's direction).
+ */
+export const scaleInvariant = async (t: AnyTransformation, input: SequenceInput, c: number, backend: Backend, tol: Tolerance): Promise<LawResult> => {
+  const a = await runTransform(t, input.params, input.grads, backend)
+  const b = await runTransform(t, input.params, input.grads.map((g) => scaleHost(c, g)), backend)
+  return allClose(b.updates, a.updates, tol)
+}
+
+/**
+ * Homogeneity: f(c·g) = c·f(g) on the whole gradient sequence, for any real c. Holds for plain and
+ * momentum SGD, which are linear in the gradient sequence.
+ */
+export const homogeneous = async (t: AnyTransformation, input: SequenceInput, c: number, backend: Backend, tol: Tolerance): Promise<LawResult> => {
+  const a = await runTransform(t, input.params, input.grads, backend)
+  const b = await runTransform(t, input.params, input.grads.map((g) => scaleHost(c, g)), backend)
+  return allClose(b.updates, a.updates.map((u) => hostMap((x) => c * x, u)), tol)
+}
+
+/**
+ * Additivity: f(g + h) = f(g) + f(h) for two gradient sequences of one structure (with
+ * homogeneity: linearity). Holds for plain and momentum SGD.
+ */
+export const additive = async (t: AnyTransformation, input: SequenceInput, other: readonly HostTree[], backend: Backend, tol: Tolerance): Promise<LawResult> => {
+  const n = Math.min(input.grads.length, other.length)
+  const g = input.grads.slice(0, n)
+  const h = other.slice(0, n)
+  const sum = g.map((gi, k) => hostMap((x, y) => Math.fround(x + y), gi, h[k]!))
+  const [a, b, s] = await Promise.all([runTransform(t, input.params, g, backend), runTransform(t, input.params, h, backend), runTransform(t, input.params, sum, backend)])
+  return allClose(s.updates, a.updates.map((u, k) => hostMap((x, y) => x + y, u, b.updates[k]!)), tol)
+}
+
+/** Identity: `t` emits its input updates unchanged (e.g. `addDecayedWeights({ weightDecay: 0 })`). */
+export const isIdentity = async (t: AnyTransformation, input: SequenceInput, backend: Backend): Promise<LawResult> => {
+  const r = await runTransform(t, input.params, input.grads, backend)
+  return allClose(r.updates, input.grads.map((g) => hostMap(Math.fround, g)), exact)
+}
+
+const norm = (xs: ArrayLike<number>) => Math.sqrt(Array.from(xs).reduce((s, v) => s + v * v, 0))
+
+/** Norm bound: after clipping to v, every leaf's norm (or the global norm, `global`) is ≤ v. */
+export const normBounded = async (t: AnyTransformation, input: SequenceInput, v: number, backend: Backend, global = false): Promise<LawResult> => {
+  const r = await runTransform(t, input.params, input.grads, backend)
+  for (const u of r.updates) {
+    const leaves = tree.leaves(u)
+    const norms = global ? [Math.sqrt(leaves.reduce((s, l) => s + norm(l.data) ** 2, 0))] : leaves.map((l) => norm(l.data))
+    const bad = norms.findIndex((n) => n > v * (1 + 1e-5) + 1e-6)
+    if (bad >= 0) return { ok: false, path: tree.paths(u)[bad] ?? '', index: -1, actual: norms[bad]!, expected: v, message: `norm ${norms[bad]} > ${v}` }
+  }
+  return { ok: true }
+}
+
+/** Direction preserved: each clipped update is c·g with 0 < c ≤ 1 (per leaf, or one c for all with `global`). */
+export const directionPreserved = async (t: AnyTransformation, input: SequenceInput, backend: Backend, global = false): Promise<LawResult> => {
+  const r = await runTransform(t, input.params, input.grads, backend)
+  for (let k = 0; k < r.updates.length; k++) {
+    const us = tree.leaves(r.updates[k]!)
+    const gs = tree.leaves(input.grads[k]!)
+    const ratio = (a: number, b: number) => (b === 0 ? 1 : a / b)
+    const globalC = ratio(Math.sqrt(us.reduce((s, l) => s + norm(l.data) ** 2, 0)), Math.sqrt(gs.reduce((s, l) => s + norm(l.data) ** 2, 0)))
+    for (let j = 0; j < us.length; j++) {
+      const c = global ? globalC : ratio(norm(us[j]!.data), norm(gs[j]!.data))
+      if (!(c > 0 && c <= 1 + 1e-6)) return { ok: false, path: tree.paths(r.updates[k]!)[j] ?? '', index: -1, actual: c, expected: 1, message: `scale factor ${c} outside (0, 1]` }
+      const cmp = allClose(us[j]!.data, gs[j]!.data.map((x) => c * Math.fround(x)), { rtol: 1e-4, atol: 1e-6 })
+      if (!cmp.ok) return cmp
+    }
+  }
+  return { ok: true }
+}
+
+/** Idempotence: applying the (stateless) transformation twice equals applying it once. */
+export const idempotent = async (t: AnyTransformation, input: SequenceInput, backend: Backend, tol: Tolerance = { rtol: 1e-5, atol: 1e-6 }): Promise<LawResult> => {
+  const once = await runTransform(t, input.params, input.grads, backend)
+  const twice = await runTransform(t, input.params, once.updates, backend)
+  return allClose(twice.updates, once.updates, tol)
+}
+
+/**
+ * Reference: the updates `t` emits over the sequence equal `expected` (one tree per step), e.g. a
+ * float64 transcription of the published formula, within `tol`.
+ */
+export const matchesReference = async (t: AnyTransformation, input: SequenceInput, expected: readonly HostTree[], backend: Backend, tol: Tolerance): Promise<LawResult> => {
+  const r = await runTransform(t, input.params, input.grads, backend)
+  return allClose(r.updates, expected, tol)
 }

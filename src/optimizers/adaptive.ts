@@ -119,6 +119,7 @@ export const rmsprop = (options: RmspropOptions): Optimizer => {
       ...options,
     },
   )
+  if (o.centered && o.eps === 0) unavailable('rmsprop', 'eps', 0, 'a number > 0 when centered: ν − μ² can be exactly 0')
   if (convention !== 'optax' && o.nesterov) unavailable('rmsprop', 'nesterov', true, `false: the ${convention} convention has no Nesterov RMSProp`)
   if (convention !== 'optax' && o.initialScale !== 0) unavailable('rmsprop', 'initialScale', o.initialScale, `0: the ${convention} convention starts ν at 0`)
   const [epsIn, epsOut] =

@@ -132,6 +132,8 @@ const adamCodecs = { b1: ranges.unitInterval, b2: ranges.unitInterval, eps: rang
  *
  * The lectures' Adam, θ ← θ − α v̂ / √(r̂ + δ), is eps = 0, epsRoot = δ; Optax's default is
  * eps = 1e-8, epsRoot = 0. 1 − β and the bias corrections are computed on the host in float64.
+ * With eps = epsRoot = 0 the denominator is 0 only where every gradient so far was 0 (so μ = 0 too);
+ * the update there is 0 rather than 0/0 (the same guard applies to the other adaptive rescalings).
  *
  * Defaults: b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 0, nesterov = false. State: `{ count, mu, nu }`.
  * Reference: seed 000_33f4fbf331723dec.txt, "Adam: Algorithm"; Kingma & Ba 2015, Algorithm 1;
@@ -240,6 +242,9 @@ export type ScaleByStddevState = AccumulatorState<'mu' | 'nu'>
  * u = g / √(ν − μ² + ε) (or g / (√(ν − μ²) + ε)), with optional bias correction of μ and ν.
  * ν − μ² is clamped at 0, since float32 rounding can make it slightly negative.
  *
+ * ε must be > 0: ν − μ² is exactly 0 whenever the gradients seen so far are constant (at the first
+ * bias-corrected step, always), and g/0 is not an update.
+ *
  * Defaults: as `scaleByRms`. Reference: Graves 2013, "Generating Sequences With Recurrent Neural
  * Networks", eq. 38; Optax `scale_by_stddev`.
  *
@@ -249,7 +254,7 @@ export type ScaleByStddevState = AccumulatorState<'mu' | 'nu'>
  * ```
  */
 export const scaleByStddev = (options: ScaleByRmsOptions = {}): GradientTransformation<ScaleByStddevState> => {
-  const o = validate('scaleByStddev', rmsCodecs, { ...rmsDefaults, ...options })
+  const o = validate('scaleByStddev', { ...rmsCodecs, eps: ranges.positive }, { ...rmsDefaults, ...options })
   return rawStddev(o.decay, o.epsInSqrt ? o.eps : 0, o.epsInSqrt ? 0 : o.eps, o.initialScale, o.biasCorrection)
 }
 

@@ -26,8 +26,10 @@ const adamOp = defineElementwise({
     ['mu1', 'b1 * mu + omb1 * g'],
     ['nu1', 'b2 * nu + omb2 * (g * g)'],
     ['muHat', 'nesterov > 0 ? (b1 * mu1) / bc1next + (omb1 * g) / bc1 : mu1 / bc1'],
+    ['den', 'Math.sqrt(nu1 / bc2 + epsRoot) + eps'],
   ],
-  outputs: ['mu1', 'nu1', 'muHat / (Math.sqrt(nu1 / bc2 + epsRoot) + eps)'],
+  // den = 0 only where ν = 0, i.e. every gradient so far was 0 and μ = 0 too: the update is 0, not 0/0
+  outputs: ['mu1', 'nu1', 'den > 0 ? muHat / den : 0'],
 })
 
 /** Adam; `epsOnUncorrected` is Keras' ε̂ = ε·√(1 − β₂ᵗ) (ε added to √ν rather than √ν̂). */
@@ -50,8 +52,9 @@ const amsgradOp = defineElementwise({
     ['mu1', 'b1 * mu + omb1 * g'],
     ['nu1', 'b2 * nu + omb2 * (g * g)'],
     ['m1', 'raw > 0 ? Math.max(nuMax, nu1) : Math.max(nuMax, nu1 / bc2)'],
+    ['den', 'Math.sqrt((raw > 0 ? m1 / bc2 : m1) + epsRoot) + eps'],
   ],
-  outputs: ['mu1', 'nu1', 'm1', '(mu1 / bc1) / (Math.sqrt((raw > 0 ? m1 / bc2 : m1) + epsRoot) + eps)'],
+  outputs: ['mu1', 'nu1', 'm1', 'den > 0 ? (mu1 / bc1) / den : 0'],
 })
 
 /** AMSGrad; `rawMax` keeps the maximum of the uncorrected ν (PyTorch, Keras) instead of ν̂ (Optax). */
@@ -74,7 +77,7 @@ const adamaxOp = defineElementwise({
     ['mu1', 'b1 * mu + omb1 * g'],
     ['nu1', 'Math.max(b2 * nu, Math.abs(g) + epsIn)'],
   ],
-  outputs: ['mu1', 'nu1', '(mu1 / bc1) / (nu1 + epsOut)'],
+  outputs: ['mu1', 'nu1', 'nu1 + epsOut > 0 ? (mu1 / bc1) / (nu1 + epsOut) : 0'],
 })
 
 /** Adamax; ε inside the max (Optax, PyTorch) or added to the denominator (Keras, TensorFlow.js). */
@@ -90,8 +93,11 @@ const rmsOp = defineElementwise({
   name: 'scaleByRms',
   inputs: ['g', 'nu'],
   scalars: ['decay', 'omd', 'bc', 'epsIn', 'epsOut'],
-  lets: [['nu1', 'decay * nu + omd * (g * g)']],
-  outputs: ['nu1', 'g / (Math.sqrt(nu1 / bc + epsIn) + epsOut)'],
+  lets: [
+    ['nu1', 'decay * nu + omd * (g * g)'],
+    ['den', 'Math.sqrt(nu1 / bc + epsIn) + epsOut'],
+  ],
+  outputs: ['nu1', 'den > 0 ? g / den : 0'],
 })
 
 export const rawRms = (decay: number, epsIn: number, epsOut: number, initialScale: number, biasCorrection: boolean) =>
@@ -176,7 +182,7 @@ const radamOp = defineElementwise({
     ['mu1', 'b1 * mu + omb1 * g'],
     ['nu1', 'b2 * nu + omb2 * (g * g)'],
   ],
-  outputs: ['mu1', 'nu1', 'rectify > 0 ? (r * (mu1 / bc1)) / (Math.sqrt(nu1 / bc2 + epsRoot) + eps) : mu1 / bc1'],
+  outputs: ['mu1', 'nu1', 'rectify > 0 ? (Math.sqrt(nu1 / bc2 + epsRoot) + eps > 0 ? (r * (mu1 / bc1)) / (Math.sqrt(nu1 / bc2 + epsRoot) + eps) : 0) : mu1 / bc1'],
 })
 
 /** The rectification of RAdam at step t: whether to use the adaptive step, and its factor r_t. */
