@@ -4,14 +4,19 @@
  * failure instead of a printed notice, so CI cannot silently drop the WebGPU path.
  */
 import { afterAll } from 'vitest'
-import { type Backend, UnsupportedError, cpu, createGpuBackend } from '../src/index.js'
+import { type Backend, UnsupportedError, cpu, createCpuBackend, createGpuBackend } from '../src/index.js'
 
-const gpuBackends: Backend[] = [await createGpuBackend({ mode: 'webasm' })]
-try {
-  gpuBackends.push(await createGpuBackend({ mode: 'webgpu' }))
-} catch (e) {
-  if (!(e instanceof UnsupportedError) || process.env.FLUXION_REQUIRE_WEBGPU === '1') throw e
-  console.warn(`[fluxion tests] webgpu backend not tested here: ${e.message}`)
+// FLUXION_BACKENDS=cpu restricts a run to the cpu backend (used by mutation testing, which reruns
+// the suite thousands of times); CI runs every backend.
+const cpuOnly = process.env.FLUXION_BACKENDS === 'cpu'
+const gpuBackends: Backend[] = cpuOnly ? [] : [await createGpuBackend({ mode: 'webasm' })]
+if (!cpuOnly) {
+  try {
+    gpuBackends.push(await createGpuBackend({ mode: 'webgpu' }))
+  } catch (e) {
+    if (!(e instanceof UnsupportedError) || process.env.FLUXION_REQUIRE_WEBGPU === '1') throw e
+    console.warn(`[fluxion tests] webgpu backend not tested here: ${e.message}`)
+  }
 }
 
 afterAll(async () => {
@@ -20,6 +25,11 @@ afterAll(async () => {
 
 /** Every backend available in this run; the first is `cpu`. */
 export const backends: readonly Backend[] = [cpu, ...gpuBackends]
+
+/** A backend other than `b`: another one of this run, or an independent cpu backend when only cpu runs. */
+export const otherThan = (b: Backend): Backend => backends.find((x) => x !== b) ?? spareCpu
+
+const spareCpu = createCpuBackend('cpu:spare')
 
 /** The gpu.js backends of this run. */
 export const gpus: readonly Backend[] = gpuBackends

@@ -38,7 +38,7 @@ import {
 import { sequenceArb } from '../laws/arbitraries.js'
 import * as laws from '../laws/predicates/transform.js'
 import { assertLaw, checkTransformLaws } from '../laws/runners.js'
-import { backends } from './backends.js'
+import { backends, otherThan } from './backends.js'
 import { caught } from './helpers.js'
 
 const transforms: [string, () => AnyTransformation][] = [
@@ -104,7 +104,7 @@ describe.each(backends)('core laws on $name', (backend) => {
   })
 
   it('a tensor from another backend names the path and the two backends', () => {
-    const other = backends.find((b) => b !== backend)!
+    const other = otherThan(backend)
     const params = { w: fromArray([1, 2], [2], backend), b: fromArray([1], [1], backend) }
     const opt = sgd({ learningRate: 0.1, momentum: 0.9 })
     const state = opt.init(params)

@@ -18,6 +18,15 @@ describe('examples', () => {
     for (const x of numbers) expect(Math.abs(x)).toBeLessThan(0.1)
   })
 
+  it('the custom-transform example: the law suite passes Signum and catches the buggy variant', () => {
+    const r = run('examples/custom-transform-laws.ts')
+    expect(r.status, r.stderr).toBe(0)
+    const [good, bad] = r.stdout.split('buggy signum:')
+    expect(good).not.toContain('FAIL')
+    expect(good).toContain('ok   reference')
+    expect(bad).toMatch(/FAIL reference +cpu +seed -?\d+ path [\d:]+/)
+  })
+
   it('the optimizer race (npm run demo:optimizers) runs and every optimizer reduces both losses', () => {
     const r = run('examples/optimizers.ts')
     expect(r.status, r.stderr).toBe(0)

@@ -246,7 +246,9 @@ for (const [name, layer] of [['sigmoid', sigmoid()], ['tanh', tanh()], ['relu', 
 checkLayerLaws('dropout', dropout(0.3), { backends, inputShape: [4], training: true, identityAtEvaluation: true })
 checkLayerLaws('gaussianNoise', gaussianNoise(0.2), { backends, inputShape: [4], training: true, identityAtEvaluation: true })
 checkLayerLaws('batchNorm (training)', batchNorm(), { backends, inputShape: [4], training: true })
-checkLayerLaws('sequential', sequential([dense(4), batchNorm(), dense(2)]), { backends, inputShape: [3], training: true })
+// evaluation mode: with random weights in front of it, batch norm's training statistics can be
+// near-degenerate, where finite differences are unreliable (test/layers checks it on fixed inputs)
+checkLayerLaws('sequential', sequential([dense(4), batchNorm(), tanh(), dense(2)]), { backends, inputShape: [3] })
 
 it('zerosLikeTree and checkTransformLaws stay exported for researchers', () => {
   expect(typeof zerosLikeTree).toBe('function')
