@@ -235,3 +235,38 @@ describe('saving and loading state', () => {
     await expect(saveState(handWritten, {})).rejects.toBeInstanceOf(UnsupportedError)
   })
 })
+
+describe('chain and stateless details (from surviving mutants)', () => {
+  it('chain rejects a state that is not its tuple, naming the lengths', () => {
+    const opt = chain(trace({ decay: 0.5 }), scaleByLearningRate(0.1))
+    const p = { w: fromArray([1], [1]) }
+    const s = opt.init(p)
+    const e1 = caught(() => opt.update(p, [s[0]] as never, p))
+    expect(e1).toBeInstanceOf(StructureError)
+    expect(e1.message).toContain('chain of 2 transformations got a state of length 1')
+    const e2 = caught(() => opt.update(p, { 0: s[0], 1: s[1] } as never, p))
+    expect(e2.message).toContain('got a state of object')
+    expect(chain().update(p, [] as never)[0]).toBe(p)
+    dispose([p, s])
+  })
+
+  it('a chain has a stateCodec only when every member has one', () => {
+    const handWritten: GradientTransformation<EmptyState> = { init: () => ({}), update: (u, s) => [u, s] }
+    expect(chain(identity(), scale(2)).stateCodec).toBeDefined()
+    expect(chain(identity(), handWritten).stateCodec).toBeUndefined()
+    expect(chain(handWritten, identity()).stateCodec).toBeUndefined()
+  })
+
+  it('stateless starts from {} and passes its params to f', () => {
+    const p = { w: fromArray([3], [1]) }
+    let seen: unknown
+    const t = stateless((u, params) => ((seen = params), u))
+    expect(t.init(p)).toEqual({})
+    expect(Object.isFrozen(t.init(p))).toBe(true)
+    expect(identity().init(p)).toEqual({})
+    expect(setToZero().init(p)).toEqual({})
+    t.update(p, t.init(p), p)
+    expect(seen).toBe(p)
+    dispose(p)
+  })
+})
