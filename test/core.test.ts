@@ -34,6 +34,7 @@ import {
   UnsupportedError,
   StoredTensor,
   tensorCodec,
+  zerosLikeTree,
 } from '../src/index.js'
 import { sequenceArb } from '../laws/arbitraries.js'
 import * as laws from '../laws/predicates/transform.js'
@@ -255,6 +256,13 @@ describe('chain and stateless details (from surviving mutants)', () => {
     expect(chain(identity(), scale(2)).stateCodec).toBeDefined()
     expect(chain(identity(), handWritten).stateCodec).toBeUndefined()
     expect(chain(handWritten, identity()).stateCodec).toBeUndefined()
+  })
+
+  it('zerosLikeTree names a leaf that is not a tensor', () => {
+    const e = caught(() => zerosLikeTree({ layer: { w: 5 } } as never))
+    expect(e).toBeInstanceOf(BackendError)
+    expect((e as BackendError).path).toBe('layer.w')
+    expect(e.message).toContain('leaf is not a Tensor: 5')
   })
 
   it('stateless starts from {} and passes its params to f', () => {
