@@ -27,19 +27,21 @@ export type LawResult = Comparison
 /** Bitwise equality: for laws that hold exactly in floating point. */
 export const exact: Tolerance = Object.freeze({ rtol: 0, atol: 0 })
 
-
-const sameRuns = async (
-  a: AnyTransformation,
-  b: AnyTransformation,
+/** Two runs over one input (transformations and backends may differ) emit the same updates and params. */
+const runsAgree = async (
+  [ta, ba]: readonly [AnyTransformation, Backend],
+  [tb, bb]: readonly [AnyTransformation, Backend],
   input: SequenceInput,
-  backend: Backend,
   tol: Tolerance,
 ): Promise<LawResult> => {
-  const ra = await runTransform(a, input.params, input.grads, backend)
-  const rb = await runTransform(b, input.params, input.grads, backend)
+  const ra = await runTransform(ta, input.params, input.grads, ba)
+  const rb = await runTransform(tb, input.params, input.grads, bb)
   const u = allClose(ra.updates, rb.updates, tol)
   return u.ok ? allClose(ra.params, rb.params, tol) : u
 }
+
+const sameRuns = (a: AnyTransformation, b: AnyTransformation, input: SequenceInput, backend: Backend, tol: Tolerance) =>
+  runsAgree([a, backend], [b, backend], input, tol)
 
 /** Left identity: `chain(identity(), t)` emits the same updates as `t`, step for step. */
 export const leftIdentity = (t: AnyTransformation, input: SequenceInput, backend: Backend, tol: Tolerance = exact) =>
@@ -67,18 +69,8 @@ export const setToZeroZeroes = async (t: AnyTransformation, input: SequenceInput
 }
 
 /** Backend parity: the same run on two backends agrees within `tol`. */
-export const backendParity = async (
-  t: AnyTransformation,
-  input: SequenceInput,
-  a: Backend,
-  b: Backend,
-  tol: Tolerance,
-): Promise<LawResult> => {
-  const ra = await runTransform(t, input.params, input.grads, a)
-  const rb = await runTransform(t, input.params, input.grads, b)
-  const u = allClose(ra.updates, rb.updates, tol)
-  return u.ok ? allClose(ra.params, rb.params, tol) : u
-}
+export const backendParity = (t: AnyTransformation, input: SequenceInput, a: Backend, b: Backend, tol: Tolerance): Promise<LawResult> =>
+  runsAgree([t, a], [t, b], input, tol)
 
 type Snapshot = Tree<Float32Array | unknown>
 
