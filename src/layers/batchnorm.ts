@@ -8,7 +8,7 @@
 import { ranges, validate } from '../core/validate.js'
 import { HyperparameterError, ShapeError } from '../errors.js'
 import { cpu } from '../tensor/cpu.js'
-import { elementwise, scope, sumTo } from '../tensor/ops.js'
+import { elementwise, mul, scope, sumTo } from '../tensor/ops.js'
 import { type Backend, type Tensor, defineElementwise } from '../tensor/tensor.js'
 import type { DenseParams } from './dense.js'
 import { type Layer, checkInput } from './layer.js'
@@ -44,7 +44,6 @@ const normalizeOp = defineElementwise({
   outputs: ['xhat', 'gamma * xhat + beta'],
 })
 const runningOp = defineElementwise({ name: 'bnRunning', inputs: ['r', 'b'], scalars: ['m'], outputs: ['m * r + (1 - m) * b'] })
-const mulOp = defineElementwise({ name: 'bnMul', inputs: ['a', 'b'], outputs: ['a * b'] })
 const bnBackwardOp = defineElementwise({
   name: 'bnBackward',
   inputs: ['dy', 'xhat', 'gamma', 'inv', 'sumDy', 'sumDyXhat'],
@@ -91,7 +90,7 @@ export const batchNorm = (options: BatchNormOptions = {}): Layer<BatchNormParams
           state,
           backward: (dy) => ({
             dx: elementwise(evalBackwardOp, [dy, params.gamma, inv], [], name)[0]!,
-            dparams: Object.freeze({ gamma: scope(() => sumTo(elementwise(mulOp, [dy, xhat!], [], name)[0]!, [f])), beta: sumTo(dy, [f]) }),
+            dparams: Object.freeze({ gamma: scope(() => sumTo(mul(dy, xhat!, name), [f])), beta: sumTo(dy, [f]) }),
           }),
         }
       }
@@ -110,7 +109,7 @@ export const batchNorm = (options: BatchNormOptions = {}): Layer<BatchNormParams
         backward: (dy) =>
           scope(() => {
             const sumDy = sumTo(dy, [f], name)
-            const sumDyXhat = sumTo(elementwise(mulOp, [dy, xhat!], [], name)[0]!, [f], name)
+            const sumDyXhat = sumTo(mul(dy, xhat!, name), [f], name)
             return {
               dx: elementwise(bnBackwardOp, [dy, xhat!, params.gamma, inv, sumDy, sumDyXhat], [1 / m], name)[0]!,
               dparams: Object.freeze({ gamma: sumDyXhat, beta: sumDy }),

@@ -9,7 +9,7 @@
 import { ranges, validate } from '../core/validate.js'
 import { glorotUniform, type Initializer, zerosInit } from '../init/index.js'
 import type { Regularizer } from '../regularizers/index.js'
-import { elementwise, matmul, scope, sumTo } from '../tensor/ops.js'
+import { add, elementwise, matmul, scope, sumTo } from '../tensor/ops.js'
 import { foldIn, normalValues } from '../tensor/random.js'
 import { type Tensor, defineElementwise } from '../tensor/tensor.js'
 import { HyperparameterError } from '../errors.js'
@@ -32,7 +32,6 @@ export interface DenseOptions {
 }
 
 const biasAddOp = defineElementwise({ name: 'biasAdd', inputs: ['y', 'b'], outputs: ['y + b'] })
-const addOp = defineElementwise({ name: 'denseAdd', inputs: ['a', 'b'], outputs: ['a + b'] })
 
 const checkUnits = (layer: string, units: number) => {
   if (!Number.isInteger(units) || units < 1) throw new HyperparameterError(layer, 'units', units, 'an integer ≥ 1')
@@ -45,7 +44,7 @@ const regularization = (kernelRegularizer?: Regularizer, biasRegularizer?: Regul
           const k = kernelRegularizer?.(params.kernel)
           const b = biasRegularizer?.(params.bias)
           const zero = (t: Tensor) => t.backend.fill(t.shape, 0)
-          const loss = k && b ? elementwise(addOp, [k.value, b.value])[0]! : (k ?? b)!.value
+          const loss = k && b ? add(k.value, b.value) : (k ?? b)!.value
           return { loss, grads: Object.freeze({ kernel: k?.grad ?? zero(params.kernel), bias: b?.grad ?? zero(params.bias) }) }
         })
     : undefined

@@ -7,9 +7,9 @@
 import { zerosLikeTree } from '../core/base.js'
 import type { Params } from '../core/types.js'
 import { ShapeError } from '../errors.js'
-import { elementwise } from '../tensor/ops.js'
+import { add } from '../tensor/ops.js'
 import { type Key, foldIn } from '../tensor/random.js'
-import { type Backend, type Tensor, defineElementwise } from '../tensor/tensor.js'
+import type { Backend, Tensor } from '../tensor/tensor.js'
 
 /** Options of `apply`. */
 export interface ApplyOptions {
@@ -46,7 +46,6 @@ export const checkInput = (layer: string, x: Tensor, inner: readonly number[]): 
   }
 }
 
-const addOp = defineElementwise({ name: 'addLoss', inputs: ['a', 'b'], outputs: ['a + b'] })
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyLayer = Layer<any, any>
@@ -118,7 +117,7 @@ export const sequential = (layers: readonly AnyLayer[]): Layer<SequentialParams,
       const grads = frozenLayers.map((l, i) => {
         const r = l.regularization?.(params[i])
         if (!r) return zerosLikeTree(params[i]!)
-        loss = loss === undefined ? r.loss : elementwise(addOp, [loss, r.loss])[0]!
+        loss = loss === undefined ? r.loss : add(loss, r.loss)
         return r.grads
       })
       return loss === undefined ? undefined : { loss, grads: Object.freeze(grads) }

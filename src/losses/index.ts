@@ -7,7 +7,7 @@
  */
 import { ranges, validate } from '../core/validate.js'
 import { HyperparameterError, ShapeError } from '../errors.js'
-import { elementwise, maxTo, scope, sum, sumTo } from '../tensor/ops.js'
+import { elementwise, maxTo, mul, scope, sum, sumTo } from '../tensor/ops.js'
 import { type Tensor, checkOperands, defineElementwise } from '../tensor/tensor.js'
 
 /** A loss value and its gradient with respect to the predictions. */
@@ -127,7 +127,6 @@ const marginOp = defineElementwise({
   outputs: ['y > 0 ? 0 : Math.max(0, margin)', 'y > 0 ? 0 : (margin > 0 ? 1 : 0)'],
 })
 const hingeGradOp = defineElementwise({ name: 'multiclassHingeGrad', inputs: ['ind', 'y', 'count'], scalars: ['invB'], outputs: ['(ind - y * count) * invB'] })
-const mulOp = defineElementwise({ name: 'lossMul', inputs: ['a', 'b'], outputs: ['a * b'] })
 
 /**
  * Multiclass hinge (SVM) loss with one-hot targets: L_i = Σ_{j≠yᵢ} max(0, s_j − s_{yᵢ} + 1),
@@ -139,7 +138,7 @@ export const multiclassHinge: Loss = (scores, labels) => {
   check2d('multiclassHinge', scores, labels)
   const [b] = scores.shape as [number, number]
   return scope(() => {
-    const sy = sumTo(elementwise(mulOp, [scores, labels])[0]!, [b, 1])
+    const sy = sumTo(mul(scores, labels), [b, 1])
     const [l, ind] = elementwise(marginOp, [scores, labels, sy], [], 'multiclassHinge')
     const count = sumTo(ind!, [b, 1])
     return { loss: elementwise(meanOp, [sum(l!)], [1 / b])[0]!, grad: elementwise(hingeGradOp, [ind!, labels, count], [1 / b], 'multiclassHinge')[0]! }

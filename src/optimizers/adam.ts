@@ -11,7 +11,7 @@ import { nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
 import { addDecayedWeights } from '../transforms/decay.js'
 import { rawAdam, rawAdamax, rawAmsgrad, rawRadam } from '../transforms/raw.js'
 import { scaleByLearningRate } from '../transforms/scaling.js'
-import { type Convention, type Optimizer, conventionCodec, optimizer } from './common.js'
+import { type Convention, type Optimizer, conventionCodec, conventionOf, optimizer } from './common.js'
 import * as t from 'io-ts'
 
 /** Options of `adam`. */
@@ -38,9 +38,6 @@ const adamCodecs = (name: string, conventions: readonly Convention[]) => ({
   epsRoot: ranges.nonNegative,
   convention: conventionCodec(name, conventions),
 })
-
-const conventionOf = (name: string, conventions: readonly Convention[], options: { convention?: Convention } | undefined): Convention =>
-  validate(name, { convention: conventionCodec(name, conventions) }, { convention: options?.convention ?? 'optax' }).convention
 
 const adamDefaults = (c: Convention) => ({ b1: 0.9, b2: 0.999, eps: c === 'keras' || c === 'tfjs' ? 1e-7 : 1e-8, epsRoot: 0, convention: c })
 

@@ -11,7 +11,7 @@ import type { ScalarOrSchedule } from '../core/types.js'
 import { nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
 import { rawAdadelta, rawRms, rawRss, rawStddev } from '../transforms/raw.js'
 import { scaleByLearningRate } from '../transforms/scaling.js'
-import { type Convention, type Optimizer, conventionCodec, momentumOrIdentity, optimizer, unavailable } from './common.js'
+import { type Convention, type Optimizer, conventionCodec, conventionOf, momentumOrIdentity, optimizer, unavailable } from './common.js'
 
 const all: readonly Convention[] = ['optax', 'pytorch', 'keras', 'tfjs']
 
@@ -43,7 +43,7 @@ export interface AdagradOptions {
  * ```
  */
 export const adagrad = (options: AdagradOptions): Optimizer => {
-  const convention = validate('adagrad', { convention: conventionCodec('adagrad', all) }, { convention: options?.convention ?? 'optax' }).convention
+  const convention = conventionOf('adagrad', all, options)
   const o = validate(
     'adagrad',
     { learningRate: nonNegativeOrSchedule, initialAccumulatorValue: ranges.nonNegative, eps: ranges.nonNegative, convention: conventionCodec('adagrad', all) },
@@ -95,7 +95,7 @@ export interface RmspropOptions {
  * ```
  */
 export const rmsprop = (options: RmspropOptions): Optimizer => {
-  const convention = validate('rmsprop', { convention: conventionCodec('rmsprop', all) }, { convention: options?.convention ?? 'optax' }).convention
+  const convention = conventionOf('rmsprop', all, options)
   const o = validate(
     'rmsprop',
     {
@@ -158,7 +158,7 @@ export interface AdadeltaOptions {
  * ```
  */
 export const adadelta = (options: AdadeltaOptions): Optimizer => {
-  const convention = validate('adadelta', { convention: conventionCodec('adadelta', all) }, { convention: options?.convention ?? 'optax' }).convention
+  const convention = conventionOf('adadelta', all, options)
   const keras = convention === 'keras' || convention === 'tfjs'
   const o = validate(
     'adadelta',

@@ -4,6 +4,7 @@
 import * as t from 'io-ts'
 import { type AnyTransformation, chain, identity } from '../core/base.js'
 import type { GradientTransformation } from '../core/types.js'
+import { validate } from '../core/validate.js'
 import { HyperparameterError } from '../errors.js'
 import { trace } from '../transforms/moments.js'
 
@@ -26,6 +27,10 @@ export const conventionCodec = (optimizer: string, allowed: readonly Convention[
     (u, c) => (allowed.includes(u as Convention) ? t.success(u as Convention) : t.failure(u, c)),
     t.identity,
   )
+
+/** The convention asked for (default 'optax'), or a HyperparameterError listing the supported ones. */
+export const conventionOf = (optimizer: string, conventions: readonly Convention[], options: { readonly convention?: Convention } | undefined): Convention =>
+  validate(optimizer, { convention: conventionCodec(optimizer, conventions) }, { convention: options?.convention ?? 'optax' }).convention
 
 /** A chain typed as an Optimizer. */
 export const optimizer = (...transforms: AnyTransformation[]): Optimizer => chain(...transforms) as unknown as Optimizer

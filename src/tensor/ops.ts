@@ -95,12 +95,12 @@ const mulOp = defineElementwise({ name: 'mul', inputs: ['a', 'b'], outputs: ['a 
 const scaleOp = defineElementwise({ name: 'scale', inputs: ['a'], scalars: ['s'], outputs: ['a * s'] })
 const squareOp = defineElementwise({ name: 'square', inputs: ['a'], outputs: ['a * a'] })
 
-/** Elementwise a + b. */
-export const add = (a: Tensor, b: Tensor): Tensor => elementwise(addOp, [a, b])[0]!
+/** Elementwise a + b (with broadcasting, see `elementwise`). */
+export const add = (a: Tensor, b: Tensor, path = ''): Tensor => elementwise(addOp, [a, b], [], path)[0]!
 /** Elementwise a − b. */
 export const sub = (a: Tensor, b: Tensor): Tensor => elementwise(subOp, [a, b])[0]!
-/** Elementwise a ⊙ b. */
-export const mul = (a: Tensor, b: Tensor): Tensor => elementwise(mulOp, [a, b])[0]!
+/** Elementwise a ⊙ b (with broadcasting, see `elementwise`). */
+export const mul = (a: Tensor, b: Tensor, path = ''): Tensor => elementwise(mulOp, [a, b], [], path)[0]!
 /** s · a for a host scalar s. */
 export const scaleTensor = (a: Tensor, s: number): Tensor => elementwise(scaleOp, [a], [s])[0]!
 /** Sum of all elements, a tensor of shape []. */
@@ -165,6 +165,17 @@ export const matmul = (
 }
 
 const copyOp = defineElementwise({ name: 'copy', inputs: ['a'], outputs: ['a'] })
+
+/**
+ * A new tensor with the same values (tensors never share storage, so the copy is independent of
+ * `t`'s release).
+ *
+ * @example
+ * ```ts
+ * const snapshot = clone(params.w)
+ * ```
+ */
+export const clone = (t: Tensor, path = ''): Tensor => elementwise(copyOp, [t], [], path)[0]!
 
 /**
  * The same values with a new shape of the same size (a copy: tensors never share storage).

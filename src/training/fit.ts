@@ -10,9 +10,9 @@ import { HyperparameterError } from '../errors.js'
 import type { Layer } from '../layers/layer.js'
 import type { Loss } from '../losses/index.js'
 import { cpu } from '../tensor/cpu.js'
-import { dispose, elementwise, keep, read, scope } from '../tensor/ops.js'
+import { add, dispose, keep, read, scaleTensor, scope } from '../tensor/ops.js'
 import { type Key, foldIn } from '../tensor/random.js'
-import { type Backend, type Tensor, defineElementwise } from '../tensor/tensor.js'
+import type { Backend, Tensor } from '../tensor/tensor.js'
 import * as tree from '../tree/index.js'
 import { earlyStoppingMonitor } from './earlyStopping.js'
 
@@ -62,9 +62,7 @@ export interface FitResult<P, MS> {
   readonly stoppedEpoch: number
 }
 
-const addOp = defineElementwise({ name: 'fitAdd', inputs: ['a', 'b'], outputs: ['a + b'] })
-
-const addTrees = (a: Params, b: Params): Params => tree.zipWith(([x, y]: readonly [Tensor, Tensor]) => elementwise(addOp, [x, y])[0]!)(a, b)
+const addTrees = (a: Params, b: Params): Params => tree.zipWith(([x, y]: readonly [Tensor, Tensor], path) => add(x, y, path))(a, b)
 
 /** Loss and accuracy (argmax of the outputs against argmax of the targets) over a data set, in batches. */
 export const evaluate = async <P extends Params, MS>(
@@ -138,7 +136,7 @@ export const fit = async <P extends Params, MS, S>(options: FitOptions<P, MS, S>
         const reg = model.regularization?.(params)
         if (reg) dparams = addTrees(dparams, reg.grads) as P
         const [u, nextOpt] = optimizer.update(dparams, optState, params)
-        const scaled = elementwise(addOp, [lossSum, elementwise(defineScale, [l], [idx.length])[0]!])[0]!
+        const scaled = add(lossSum, scaleTensor(l, idx.length))
         return [applyUpdates(params, u), out.state, nextOpt, scaled] as const
       })
       dispose([params, state, optState, lossSum], [p2, s2, o2, l2, best?.params, best?.state, ...userOwned].filter((x) => x !== undefined))
@@ -180,5 +178,3 @@ export const fit = async <P extends Params, MS, S>(options: FitOptions<P, MS, S>
   }
   return { params, state, history, bestEpoch: best?.epoch ?? stoppedEpoch, stoppedEpoch }
 }
-
-const defineScale = defineElementwise({ name: 'fitScale', inputs: ['l'], scalars: ['n'], outputs: ['l * n'] })

@@ -7,11 +7,9 @@
  */
 import type { Params } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
-import { dispose, elementwise, read, readTree, scope } from '../tensor/ops.js'
+import { clone, dispose, read, readTree, scope } from '../tensor/ops.js'
 import { type Key, foldIn, key as makeKey, uniformValues } from '../tensor/random.js'
-import { Tensor, defineElementwise } from '../tensor/tensor.js'
-
-const copyOp = defineElementwise({ name: 'gradCheckCopy', inputs: ['a'], outputs: ['a'] })
+import type { Tensor } from '../tensor/tensor.js'
 import * as tree from '../tree/index.js'
 
 /** The worst disagreement found. */
@@ -50,7 +48,7 @@ export const gradCheck = async (
   const sampleKey = options.key ?? makeKey(0)
   // copies made inside a scope: whatever the functions create is released, and tensors they return
   // without creating them (an identity layer's ∂x = ∂y) are left alone
-  const g = scope(() => tree.map((x: Tensor) => elementwise(copyOp, [x])[0]!)(gradient(params)))
+  const g = scope(() => tree.map((x: Tensor, path) => clone(x, path))(gradient(params)))
   const analytic = (await readTree(g)) as tree.Tree<Float32Array>
   dispose(g)
   const { leaves, structure } = tree.flatten(params)
@@ -66,7 +64,7 @@ export const gradCheck = async (
     const leaf = leaves[j] as Tensor
     const replaced = leaf.backend.fromData(changed, leaf.shape)
     const p = tree.unflatten(structure, leaves.map((l, k) => (k === j ? replaced : l)))
-    const l = scope(() => elementwise(copyOp, [loss(p)])[0]!)
+    const l = scope(() => clone(loss(p)))
     const v = (await read(l))[0]!
     dispose([replaced, l])
     return v

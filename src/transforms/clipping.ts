@@ -5,19 +5,15 @@
  * value changes the direction, clipping by norm preserves it); Pascanu et al. 2013; Brock et al. 2021
  * (adaptive gradient clipping); Optax `transforms/_clipping`.
  */
-import { frozen, leafRows, mapLeaves, requireParams } from '../core/internal.js'
+import { stateless } from '../core/base.js'
+import { leafRows, mapLeaves, requireParams } from '../core/internal.js'
 import type { EmptyState, GradientTransformation, Params } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
-import { emptyStateCodec } from '../core/state.js'
 import { HyperparameterError, ShapeError } from '../errors.js'
-import { elementwise, scope, sumOfSquares, sumTo } from '../tensor/ops.js'
+import { add, elementwise, scope, sumOfSquares, sumTo } from '../tensor/ops.js'
 import { type Tensor, defineElementwise } from '../tensor/tensor.js'
 import * as tree from '../tree/index.js'
 
-const empty: EmptyState = frozen({})
-
-const statelessTransform = (f: (updates: Params, params?: Params) => Params): GradientTransformation<EmptyState> =>
-  frozen({ init: () => empty, update: (updates: Params, state: EmptyState, params?: Params) => [f(updates, params), state] as const, stateCodec: emptyStateCodec })
 
 const clipValueOp = defineElementwise({
   name: 'clipByValue',
@@ -55,11 +51,10 @@ export const clip = (bounds: number | ClipOptions): GradientTransformation<Empty
         })()
       : validate('clip', { min: ranges.finite, max: ranges.finite }, bounds)
   if (min > max) throw new HyperparameterError('clip', 'max', max, `a number ≥ min (${min})`)
-  return statelessTransform((updates) => mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(clipValueOp, [g!], [min, max], path))[0]!)
+  return stateless((updates) => mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(clipValueOp, [g!], [min, max], path))[0]!)
 }
 
 const sqrtOp = defineElementwise({ name: 'sqrt', inputs: ['x'], outputs: ['Math.sqrt(x)'] })
-const addOp = defineElementwise({ name: 'addScalars', inputs: ['a', 'b'], outputs: ['a + b'] })
 
 /** ‖t‖₂ as a tensor of shape []. */
 export const l2Norm = (t: Tensor, path = ''): Tensor => scope(() => elementwise(sqrtOp, [sumOfSquares(t)], [], path)[0]!)
@@ -69,7 +64,7 @@ export const globalNorm = (t: Params): Tensor =>
   scope(() => {
     const parts = tree.leaves(t).map((x) => sumOfSquares(x))
     if (parts.length === 0) throw new ShapeError('', 'globalNorm of a tree without leaves')
-    const total = parts.slice(1).reduce((acc, p) => elementwise(addOp, [acc, p])[0]!, parts[0]!)
+    const total = parts.slice(1).reduce((acc, p) => add(acc, p), parts[0]!)
     return elementwise(sqrtOp, [total])[0]!
   })
 
@@ -93,7 +88,7 @@ const clipNormOp = defineElementwise({
  */
 export const clipByNorm = (maxNorm: number): GradientTransformation<EmptyState> => {
   const { maxNorm: v } = validate('clipByNorm', { maxNorm: ranges.nonNegative }, { maxNorm })
-  return statelessTransform((updates) =>
+  return stateless((updates) =>
     mapLeaves([['updates', updates]], 1, ([g], path) => scope(() => elementwise(clipNormOp, [g!, l2Norm(g!, path)], [v], path)))[0]!,
   )
 }
@@ -111,7 +106,7 @@ export const clipByNorm = (maxNorm: number): GradientTransformation<EmptyState> 
  */
 export const clipByGlobalNorm = (maxNorm: number): GradientTransformation<EmptyState> => {
   const { maxNorm: v } = validate('clipByGlobalNorm', { maxNorm: ranges.nonNegative }, { maxNorm })
-  return statelessTransform((updates) => {
+  return stateless((updates) => {
     const { rows } = leafRows([['updates', updates]])
     if (rows.length === 0) return updates
     return scope(() => {
@@ -140,7 +135,7 @@ const blockRmsOp = defineElementwise({
  */
 export const clipByBlockRms = (threshold: number): GradientTransformation<EmptyState> => {
   const { threshold: tau } = validate('clipByBlockRms', { threshold: ranges.positive }, { threshold })
-  return statelessTransform((updates) =>
+  return stateless((updates) =>
     mapLeaves([['updates', updates]], 1, ([g], path) =>
       scope(() => elementwise(blockRmsOp, [g!, sumOfSquares(g!)], [g!.size === 0 ? 0 : 1 / g!.size, tau], path)),
     )[0]!,
@@ -199,7 +194,7 @@ export const adaptiveGradClip = (options: AdaptiveGradClipOptions = {}): Gradien
     { clipping: ranges.nonNegative, eps: ranges.nonNegative },
     { clipping: 0.01, eps: 1e-3, ...options },
   )
-  return statelessTransform((updates, params) => {
+  return stateless((updates, params) => {
     const named = [['updates', updates], ['params', requireParams('adaptiveGradClip', params)]] as const
     const { rows, paths } = leafRows(named)
     rows.forEach((row, j) => unitShape(row[0]!.shape, paths[j]!))

@@ -12,7 +12,7 @@ import { ranges, validate } from '../core/validate.js'
 import { countCodec, paramsCodec, tensorCodec } from '../core/state.js'
 import * as t from 'io-ts'
 import { StructureError } from '../errors.js'
-import { elementwise, scope, sum } from '../tensor/ops.js'
+import { add, clone, elementwise, mul, scope, sum } from '../tensor/ops.js'
 import { type Tensor, defineElementwise } from '../tensor/tensor.js'
 
 /** State of `scaleByLbfgs`. */
@@ -36,10 +36,7 @@ export interface ScaleByLbfgsOptions {
   readonly scaleInitPrecond?: boolean
 }
 
-const copyOp = defineElementwise({ name: 'lbfgsCopy', inputs: ['a'], outputs: ['a'] })
 const diffOp = defineElementwise({ name: 'lbfgsDiff', inputs: ['a', 'b'], outputs: ['a - b'] })
-const mulOp = defineElementwise({ name: 'lbfgsMul', inputs: ['a', 'b'], outputs: ['a * b'] })
-const addOp = defineElementwise({ name: 'lbfgsAdd', inputs: ['a', 'b'], outputs: ['a + b'] })
 const axpyOp = defineElementwise({ name: 'lbfgsAxpy', inputs: ['x', 'a', 'y'], outputs: ['x + a * y'] })
 const scaleOp = defineElementwise({ name: 'lbfgsScale', inputs: ['x', 'a'], outputs: ['x * a'] })
 // ρ = 1/sᵀy only for pairs meeting the curvature condition sᵀy > 1e-10‖s‖‖y‖ (and sᵀy > 1e-30,
@@ -54,14 +51,14 @@ const ab = defineElementwise({ name: 'lbfgsCoef', inputs: ['r', 'd'], outputs: [
 const subOp = defineElementwise({ name: 'lbfgsSub', inputs: ['a', 'b'], outputs: ['a - b'] })
 const negOp = defineElementwise({ name: 'lbfgsNeg', inputs: ['a'], outputs: ['-a'] })
 
-const copyTree = (t: Params): Params => mapLeaves([['tree', t]], 1, ([x], path) => elementwise(copyOp, [x!], [], path))[0]!
+const copyTree = (t: Params): Params => mapLeaves([['tree', t]], 1, ([x], path) => [clone(x!, path)])[0]!
 const diffTree = (a: Params, b: Params): Params => mapLeaves([['a', a], ['b', b]], 1, ([x, y], path) => elementwise(diffOp, [x!, y!], [], path))[0]!
 
 /** Σ over leaves of aᵢ·bᵢ, a tensor of shape []. */
 const dot = (a: Params, b: Params): Tensor =>
   scope(() => {
-    const parts = leafRows([['a', a], ['b', b]]).rows.map(([x, y]) => sum(elementwise(mulOp, [x!, y!])[0]!))
-    return parts.slice(1).reduce((acc, p) => elementwise(addOp, [acc, p])[0]!, parts[0]!)
+    const parts = leafRows([['a', a], ['b', b]]).rows.map(([x, y]) => sum(mul(x!, y!)))
+    return parts.slice(1).reduce((acc, p) => add(acc, p), parts[0]!)
   })
 
 /** x + a·y for trees x, y and a scalar tensor a. */

@@ -6,19 +6,17 @@
  * Gradient Noise Improves Learning for Very Deep Networks"); Yong et al. 2020 (gradient
  * centralization); Optax `add_noise`, `centralize`, `keep_params_nonnegative`, `zero_nans`.
  */
+import { stateless } from '../core/base.js'
 import { checkCount, frozen, mapLeaves, requireParams } from '../core/internal.js'
 import type { EmptyState, GradientTransformation, Params } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
-import { countCodec, emptyStateCodec, keyCodec, paramsCodec } from '../core/state.js'
+import { countCodec, keyCodec, paramsCodec } from '../core/state.js'
 import * as t from 'io-ts'
 import { elementwise, scope, sumTo } from '../tensor/ops.js'
 import { type Key, key as makeKey, normalValues, split } from '../tensor/random.js'
 import { defineElementwise } from '../tensor/tensor.js'
 import * as tree from '../tree/index.js'
 
-const empty: EmptyState = frozen({})
-const statelessTransform = (f: (updates: Params, params?: Params) => Params): GradientTransformation<EmptyState> =>
-  frozen({ init: () => empty, update: (updates: Params, state: EmptyState, params?: Params) => [f(updates, params), state] as const, stateCodec: emptyStateCodec })
 
 /** State of `addNoise`: step count and the key of the next step's noise. */
 export interface AddNoiseState {
@@ -92,7 +90,7 @@ const subtractMeanOp = defineElementwise({ name: 'centralize', inputs: ['g', 's'
  * ```
  */
 export const centralize = (): GradientTransformation<EmptyState> =>
-  statelessTransform(
+  stateless(
     (updates) =>
       mapLeaves([['updates', updates]], 1, ([g], path) => {
         if (g!.shape.length <= 1) return [g!]
@@ -115,7 +113,7 @@ const nonnegativeOp = defineElementwise({ name: 'keepParamsNonnegative', inputs:
  * ```
  */
 export const keepParamsNonnegative = (): GradientTransformation<EmptyState> =>
-  statelessTransform(
+  stateless(
     (updates, params) =>
       mapLeaves([['updates', updates], ['params', requireParams('keepParamsNonnegative', params)]], 1, ([u, p], path) =>
         elementwise(nonnegativeOp, [u!, p!], [], path),
@@ -170,4 +168,4 @@ const signOp = defineElementwise({ name: 'scaleBySign', inputs: ['g'], outputs: 
  * ```
  */
 export const scaleBySign = (): GradientTransformation<EmptyState> =>
-  statelessTransform((updates) => mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(signOp, [g!], [], path))[0]!)
+  stateless((updates) => mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(signOp, [g!], [], path))[0]!)

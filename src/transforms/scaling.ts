@@ -9,7 +9,8 @@ import type { EmptyState, GradientTransformation, Params, ScalarOrSchedule, Sche
 import { evaluate, nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
 import { defineElementwise } from '../tensor/tensor.js'
 import * as t from 'io-ts'
-import { countCodec, emptyStateCodec } from '../core/state.js'
+import { countCodec } from '../core/state.js'
+import { stateless } from '../core/base.js'
 
 /** Codec of a `{ count }` state. */
 export const countStateCodec = t.strict({ count: countCodec }, '{ count }')
@@ -29,12 +30,7 @@ const scaleTree = (updates: Params, s: number): Params => elementwiseTree(scaleO
  */
 export const scale = (step: number): GradientTransformation<EmptyState> => {
   const { step: s } = validate('scale', { step: ranges.finite }, { step })
-  const empty: EmptyState = frozen({})
-  return frozen({
-    init: () => empty,
-    update: (updates: Params, state: EmptyState) => [scaleTree(updates, s), state] as const,
-    stateCodec: emptyStateCodec,
-  })
+  return stateless((updates) => scaleTree(updates, s))
 }
 
 /** State of `scaleBySchedule` and `scaleByLearningRate`: the number of updates so far. */

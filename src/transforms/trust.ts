@@ -4,15 +4,15 @@
  * References: You et al. 2017 (LARS, "Large Batch Training of Convolutional Networks"); You et al.
  * 2020 (LAMB, "Large Batch Optimization for Deep Learning"); Optax `scale_by_trust_ratio`.
  */
-import { frozen, leafRows, mapLeaves, requireParams } from '../core/internal.js'
+import { stateless } from '../core/base.js'
+import { mapLeaves, requireParams } from '../core/internal.js'
 import { type Mask, maskLeaves } from '../core/mask.js'
-import type { EmptyState, GradientTransformation, Params } from '../core/types.js'
+import type { EmptyState, GradientTransformation } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
 import { elementwise, scope } from '../tensor/ops.js'
 import { defineElementwise } from '../tensor/tensor.js'
 import { l2Norm } from './clipping.js'
 import * as t from 'io-ts'
-import { emptyStateCodec } from '../core/state.js'
 
 /** Options of `scaleByTrustRatio`. */
 export interface ScaleByTrustRatioOptions {
@@ -55,18 +55,11 @@ export const scaleByTrustRatio = (options: ScaleByTrustRatioOptions = {}): Gradi
     { minNorm: ranges.nonNegative, trustCoefficient: ranges.nonNegative, eps: ranges.nonNegative, mask: t.unknown },
     { minNorm: 0, trustCoefficient: 1, eps: 0, ...options },
   )
-  const empty: EmptyState = frozen({})
-  return frozen({
-    init: () => empty,
-    update: (updates: Params, state: EmptyState, params?: Params) => {
-      const p = requireParams('scaleByTrustRatio', params)
-      leafRows([['updates', updates], ['params', p]])
-      const on = maskLeaves('scaleByTrustRatio', mask as Mask | undefined, updates, p)
-      const [u] = mapLeaves([['updates', updates], ['params', p]], 1, ([g, w], path, j) =>
-        on[j] ? scope(() => elementwise(trustOp, [g!, l2Norm(w!, path), l2Norm(g!, path)], [minNorm, trustCoefficient, eps], path)) : [g!],
-      )
-      return [u!, state] as const
-    },
-    stateCodec: emptyStateCodec,
+  return stateless((updates, params) => {
+    const p = requireParams('scaleByTrustRatio', params)
+    const on = maskLeaves('scaleByTrustRatio', mask as Mask | undefined, updates, p)
+    return mapLeaves([['updates', updates], ['params', p]], 1, ([g, w], path, j) =>
+      on[j] ? scope(() => elementwise(trustOp, [g!, l2Norm(w!, path), l2Norm(g!, path)], [minNorm, trustCoefficient, eps], path)) : [g!],
+    )[0]!
   })
 }

@@ -17,7 +17,7 @@ import { countCodec, floatCodec, paramsCodec } from '../core/state.js'
 import type { GradientTransformation, Params, Schedule, UpdateExtras } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
 import { HyperparameterError, StructureError, UnsupportedError } from '../errors.js'
-import { elementwise, scope, sum } from '../tensor/ops.js'
+import { add, clone, elementwise, scope, sum } from '../tensor/ops.js'
 import { Tensor, defineElementwise } from '../tensor/tensor.js'
 import * as tree from '../tree/index.js'
 import type { Tree } from '../tree/index.js'
@@ -214,7 +214,6 @@ export interface ApplyIfFiniteState<S> {
 }
 
 const nonFiniteOp = defineElementwise({ name: 'nonFinite', inputs: ['x'], outputs: ['Math.abs(x) <= 3.4028234e38 ? 0 : 1'] })
-const addScalarsOp = defineElementwise({ name: 'addScalars', inputs: ['a', 'b'], outputs: ['a + b'] })
 const finiteFlagsOp = defineElementwise({
   name: 'finiteFlags',
   inputs: ['bad', 'nf', 'total'],
@@ -261,7 +260,7 @@ export const applyIfFinite = <S>(
       return scope(() => {
         const bad = rows
           .map(([g]) => sum(elementwise(nonFiniteOp, [g!])[0]!))
-          .reduce((acc, x) => elementwise(addScalarsOp, [acc, x])[0]!, state.notfiniteCount.backend.fill([], 0))
+          .reduce((acc, x) => add(acc, x), state.notfiniteCount.backend.fill([], 0))
         const [nf, last, total, ok] = elementwise(finiteFlagsOp, [bad, state.notfiniteCount, state.totalNotfinite], [maxConsecutiveErrors])
         const [u, next] = inner.update(updates, state.inner, params, extra)
         const outU = mapLeaves([['updates', u]], 1, ([x], path) => elementwise(selectZeroOp, [ok!, x!], [], path))[0]!
@@ -280,7 +279,6 @@ export const applyIfFinite = <S>(
   })
 }
 
-const copyOp = defineElementwise({ name: 'copyTree', inputs: ['a'], outputs: ['a'] })
 
 // ---- gradient accumulation ------------------------------------------------------------------------
 
@@ -348,7 +346,7 @@ export const applyEvery = (k = 1): GradientTransformation<ApplyEveryState> => {
       const count = checkCount('applyEvery', state.count)
       const [acc] = elementwiseTree(accumulateOp, [['updates', updates], ['state.gradAcc', state.gradAcc]], [count % k === 0 ? 0 : 1])
       const emit = count % k === k - 1
-      return [emit ? elementwiseTree(copyOp, [['state.gradAcc', acc!]])[0]! : zerosLikeTree(updates), frozen({ count: (count + 1) % k, gradAcc: acc! })] as const
+      return [emit ? mapLeaves([['state.gradAcc', acc!]], 1, ([x], path) => [clone(x!, path)])[0]! : zerosLikeTree(updates), frozen({ count: (count + 1) % k, gradAcc: acc! })] as const
     },
     stateCodec: t.strict({ count: countCodec, gradAcc: paramsCodec }, '{ count, gradAcc }'),
   })
@@ -394,7 +392,7 @@ export const lookahead = <S>(
     { syncPeriod: 6, slowStepSize: 0.5, ...options },
   )
   return frozen({
-    init: (params: Params) => frozen({ count: 0, slow: elementwiseTree(copyOp, [['params', params]])[0]!, inner: inner.init(params) }),
+    init: (params: Params) => frozen({ count: 0, slow: mapLeaves([['params', params]], 1, ([x], path) => [clone(x!, path)])[0]!, inner: inner.init(params) }),
     update: (updates: Params, state: LookaheadState<S>, params?: Params, extra?: UpdateExtras) => {
       const count = checkCount('lookahead', state.count) + 1
       const p = requireParams('lookahead', params)
@@ -432,7 +430,7 @@ const emaParamsOp = defineElementwise({ name: 'emaParams', inputs: ['e', 'p', 'u
 export const emaParams = (options: { readonly decay?: number } = {}): GradientTransformation<EmaParamsState> => {
   const { decay } = validate('emaParams', { decay: ranges.unitIntervalClosed }, { decay: 0.999, ...options })
   return frozen({
-    init: (params: Params) => frozen({ count: 0, ema: elementwiseTree(copyOp, [['params', params]])[0]! }),
+    init: (params: Params) => frozen({ count: 0, ema: mapLeaves([['params', params]], 1, ([x], path) => [clone(x!, path)])[0]! }),
     update: (updates: Params, state: EmaParamsState, params?: Params) => {
       const p = requireParams('emaParams', params)
       const [ema] = elementwiseTree(emaParamsOp, [['state.ema', state.ema], ['params', p], ['updates', updates]], [decay])
