@@ -30,6 +30,8 @@ import {
   normalInit,
   oneHot,
   orthogonal,
+  permutation,
+  evaluate,
   read,
   sequential,
   sgd,
@@ -128,6 +130,7 @@ describe('data', () => {
     expect(epochBatches(key(1), 0, 30, 7, { dropRemainder: true }).every((b) => b.length === 7)).toBe(true)
     expect(Array.from(takeRows(hostMatrix([1, 2, 3, 4, 5, 6], 3, 2), [2, 0]).data)).toEqual([5, 6, 1, 2])
     expect(caught(() => oneHot([0, 3], 3)).message).toMatch(/labels\[1\] = 3/)
+    expect(caught(() => permutation(key(0), -1))).toBeInstanceOf(HyperparameterError)
   })
 })
 
@@ -198,6 +201,7 @@ describe('fit', () => {
     expect(Math.abs(k[0]! - 3)).toBeLessThan(0.05)
     expect(Math.abs(k[1]! + 2)).toBeLessThan(0.05)
     expect(r.history.at(-1)!.validationLoss!).toBeLessThan(1e-3)
+    await expect(evaluate(sequential([dense(1)]), r.params as never, r.state, data, meanSquaredError, { batchSize: 0 })).rejects.toThrow(/batchSize = 0/)
     await expect(fit({ model: sequential([dense(1)]), loss: meanSquaredError, optimizer: sgd({ learningRate: 0.1 }), train: data, epochs: 1, batchSize: 16, key: key(0), earlyStopping: { patience: 1 } })).rejects.toBeInstanceOf(HyperparameterError)
   })
 })

@@ -111,6 +111,7 @@ export const fitCentering = (train: HostMatrix): Standardizer => {
 
 /** A permutation of 0 … n − 1 drawn from `key` (Fisher–Yates with counter-based uniforms). */
 export const permutation = (key: Key, n: number): Int32Array => {
+  if (!Number.isInteger(n) || n < 0) throw new HyperparameterError('permutation', 'n', n, 'an integer ≥ 0')
   const p = Int32Array.from({ length: n }, (_, i) => i)
   const u = uniformValues(key, n)
   for (let i = n - 1; i > 0; i--) {

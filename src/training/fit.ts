@@ -73,7 +73,8 @@ export const evaluate = async <P extends Params, MS>(
   loss: Loss,
   options: { readonly batchSize?: number; readonly backend?: Backend } = {},
 ): Promise<{ readonly loss: number; readonly accuracy: number }> => {
-  const { batchSize = 1000, backend = cpu } = options
+  const { backend = cpu } = options
+  const { batchSize } = validate('evaluate', { batchSize: ranges.positiveInteger }, { batchSize: options.batchSize ?? 1000 })
   let total = 0
   let correct = 0
   for (let s = 0; s < data.x.rows; s += batchSize) {
