@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 
 const run = (file: string, ...args: string[]) =>
@@ -38,5 +38,20 @@ describe('examples', () => {
       const last = rows[rows.length - 1]!
       last.forEach((loss, i) => expect(loss).toBeLessThan(first[i]! / 100))
     }
+  })
+})
+
+describe('the demo', () => {
+  it('trains the MNIST MLP for a few steps, prints accuracies and writes the learning-curve PNG', () => {
+    const out = 'test-demo-curve.png'
+    rmSync(out, { force: true })
+    const r = run('examples/mnist.ts', '--quick', `--out=${out}`)
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/epoch +2\/2/)
+    const acc = Number(r.stdout.match(/test accuracy ([\d.]+)%/)![1])
+    expect(acc).toBeGreaterThan(60) // 600 digits, two epochs: far above the 10% of chance
+    expect(existsSync(out)).toBe(true)
+    expect([...readFileSync(out).subarray(0, 8)]).toEqual([137, 80, 78, 71, 13, 10, 26, 10])
+    rmSync(out)
   })
 })

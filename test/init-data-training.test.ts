@@ -1,10 +1,8 @@
 /**
  * Initializers (sample variance against each formula), data utilities (standardization fitted on
  * the training set, batching), early stopping against a direct transcription of seed 000's
- * meta-algorithm, fit, and a smoke test of the demo.
+ * meta-algorithm, and fit. The demo's smoke test is in examples.test.ts.
  */
-import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, rmSync } from 'node:fs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
@@ -203,20 +201,5 @@ describe('fit', () => {
     expect(r.history.at(-1)!.validationLoss!).toBeLessThan(1e-3)
     await expect(evaluate(sequential([dense(1)]), r.params as never, r.state, data, meanSquaredError, { batchSize: 0 })).rejects.toThrow(/batchSize = 0/)
     await expect(fit({ model: sequential([dense(1)]), loss: meanSquaredError, optimizer: sgd({ learningRate: 0.1 }), train: data, epochs: 1, batchSize: 16, key: key(0), earlyStopping: { patience: 1 } })).rejects.toBeInstanceOf(HyperparameterError)
-  })
-})
-
-describe('the demo', () => {
-  it('trains the MNIST MLP for a few steps, prints accuracies and writes the learning-curve PNG', () => {
-    const out = 'test-demo-curve.png'
-    rmSync(out, { force: true })
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'examples/mnist.ts', '--quick', `--out=${out}`], { timeout: 120_000, encoding: 'utf8', env: process.env })
-    expect(r.status, r.stderr).toBe(0)
-    expect(r.stdout).toMatch(/epoch +2\/2/)
-    const acc = Number(r.stdout.match(/test accuracy ([\d.]+)%/)![1])
-    expect(acc).toBeGreaterThan(60) // 600 digits, two epochs: far above the 10% of chance
-    expect(existsSync(out)).toBe(true)
-    expect([...readFileSync(out).subarray(0, 8)]).toEqual([137, 80, 78, 71, 13, 10, 26, 10])
-    rmSync(out)
   })
 })

@@ -62,12 +62,16 @@ export const validate = <P extends t.Props>(transform: string, props: P, value: 
   const result = t.type(props).decode(value)
   if (E.isRight(result)) return result.right
   const error = result.left[0]!
-  const field = error.context
+  // The path down to the innermost codec that failed (an array element: `boundaries.2`), stopping
+  // at a union: its members' failures say less than the union's own name ("a number or undefined").
+  const union = error.context.findIndex((c) => c.type instanceof t.UnionType)
+  const context = union === -1 ? error.context : error.context.slice(0, union + 1)
+  const field = context
     .map((c) => c.key)
     .filter((k) => k !== '')
     .join('.')
-  const codec = error.context[error.context.length - 1]!.type
-  throw new HyperparameterError(transform, field, error.value, codec.name)
+  const last = context[context.length - 1]!
+  throw new HyperparameterError(transform, field, last.actual, last.type.name)
 }
 
 /** Evaluates a number-or-schedule at `step` and checks the value against `range`. */

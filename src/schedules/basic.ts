@@ -133,7 +133,7 @@ export const exponentialDecay = (options: ExponentialDecayOptions): Schedule => 
       decayRate: ranges.positive,
       transitionBegin: ranges.nonNegativeInteger,
       staircase: ranges.boolean,
-      end: t.union([ranges.finite, t.undefined]),
+      end: t.union([ranges.finite, t.undefined], 'a finite number or undefined'),
     },
     { transitionBegin: 0, staircase: false, ...options },
   )

@@ -63,8 +63,7 @@ const nesterovOp = defineElementwise({
  * ```
  */
 export const trace = (options: TraceOptions = {}): GradientTransformation<TraceState> => {
-  const { decay = 0.9, nesterov = false } = options
-  validate('trace', { decay: ranges.unitInterval, nesterov: ranges.boolean }, { decay, nesterov })
+  const { decay, nesterov } = validate('trace', { decay: ranges.unitInterval, nesterov: ranges.boolean }, { decay: 0.9, nesterov: false, ...options })
   const op = nesterov ? nesterovOp : traceOp
   return frozen({
     init: (params: Params) => frozen({ trace: zerosLikeTree(params) }),

@@ -82,8 +82,7 @@ export const scaleByLearningRate = (
   learningRate: ScalarOrSchedule,
   options: ScaleByLearningRateOptions = {},
 ): GradientTransformation<ScaleByScheduleState> => {
-  const { flipSign = true } = options
-  validate('scaleByLearningRate', { learningRate: nonNegativeOrSchedule, flipSign: ranges.boolean }, { learningRate, flipSign })
+  const { flipSign } = validate('scaleByLearningRate', { learningRate: nonNegativeOrSchedule, flipSign: ranges.boolean }, { learningRate, flipSign: true, ...options })
   const sign = flipSign ? -1 : 1
   return frozen({
     init: () => frozen({ count: 0 }),

@@ -1,0 +1,72 @@
+/**
+ * Summarises a StrykerJS JSON report (default reports/mutation/mutation.json, written by
+ * `npm run mutation`): the mutation score per folder and per file, how many static mutants were
+ * ignored, and every surviving or uncovered mutant with its line and replacement.
+ *
+ *   npx tsx scripts/mutation-report.ts [report.json]
+ *
+ * Score = (killed + timed out) / (killed + timed out + survived + no coverage), as Stryker states
+ * it; ignored mutants (static ones, see stryker.config.json) and compile errors are not counted.
+ */
+import { readFileSync } from 'node:fs'
+
+interface Mutant {
+  readonly mutatorName: string
+  readonly replacement?: string
+  readonly status: string
+  readonly statusReason?: string
+  readonly location: { readonly start: { readonly line: number; readonly column: number } }
+}
+interface Report {
+  readonly files: Record<string, { readonly source: string; readonly mutants: readonly Mutant[] }>
+}
+
+const report = JSON.parse(readFileSync(process.argv[2] ?? 'reports/mutation/mutation.json', 'utf8')) as Report
+
+interface Tally {
+  killed: number
+  survived: number
+  noCoverage: number
+  ignored: number
+  errors: number
+}
+const tally = (): Tally => ({ killed: 0, survived: 0, noCoverage: 0, ignored: 0, errors: 0 })
+const add = (t: Tally, status: string): void => {
+  if (status === 'Killed' || status === 'Timeout') t.killed++
+  else if (status === 'Survived') t.survived++
+  else if (status === 'NoCoverage') t.noCoverage++
+  else if (status === 'Ignored') t.ignored++
+  else t.errors++
+}
+const score = (t: Tally): string => {
+  const n = t.killed + t.survived + t.noCoverage
+  return n === 0 ? '  n/a' : `${((100 * t.killed) / n).toFixed(1).padStart(5)}%`
+}
+const row = (name: string, t: Tally): string =>
+  `${name.padEnd(34)} ${score(t)}  killed ${String(t.killed).padStart(4)}  survived ${String(t.survived).padStart(3)}  no cov ${String(t.noCoverage).padStart(3)}  ignored ${String(t.ignored).padStart(3)}  errors ${t.errors}`
+
+const folders = new Map<string, Tally>()
+const files = new Map<string, Tally>()
+const total = tally()
+const survivors: string[] = []
+for (const [file, { source, mutants }] of Object.entries(report.files).sort(([a], [b]) => a.localeCompare(b))) {
+  const folder = file.split('/').slice(0, -1).join('/')
+  const lines = source.split('\n')
+  for (const m of mutants) {
+    add(total, m.status)
+    add(folders.get(folder) ?? folders.set(folder, tally()).get(folder)!, m.status)
+    add(files.get(file) ?? files.set(file, tally()).get(file)!, m.status)
+    if (m.status === 'Survived' || m.status === 'NoCoverage') {
+      const { line, column } = m.location.start
+      const original = (lines[line - 1] ?? '').trim()
+      survivors.push(`${file}:${line}:${column} ${m.status} ${m.mutatorName}\n    ${original}\n    → ${(m.replacement ?? '').replace(/\s+/g, ' ').slice(0, 160)}`)
+    }
+  }
+}
+
+console.log(row('all', total))
+for (const [f, t] of folders) console.log(row(f, t))
+console.log('')
+for (const [f, t] of files) console.log(row(f, t))
+console.log(`\n${survivors.length} surviving or uncovered mutants:`)
+for (const s of survivors) console.log(s)

@@ -1,0 +1,226 @@
+/**
+ * Every public builder validates its hyperparameters when it is built: a bad value of any field is
+ * a HyperparameterError naming the builder, the field, the value and the allowed range; an unknown
+ * field is rejected with the list of known ones; a convention an optimizer lacks lists the ones it
+ * has. One table covers the transforms, wrappers, optimizers and schedules, field by field, so no
+ * builder can validate under the wrong name or skip a field.
+ */
+import { describe, expect, it } from 'vitest'
+import * as f from '../src/index.js'
+import { HyperparameterError, ranges } from '../src/index.js'
+
+// The allowed-range texts as the error messages state them.
+const FINITE = 'a finite number'
+const NON_NEG = 'a finite number ≥ 0'
+const NON_NEG_INF = 'a number ≥ 0 (Infinity allowed)'
+const POS = 'a finite number > 0'
+const UNIT = 'a number in [0, 1)'
+const UNIT_CLOSED = 'a number in [0, 1]'
+const OPEN_UNIT = 'a number in (0, 1)'
+const AT_LEAST_ONE = 'a finite number ≥ 1'
+const POS_INT = 'an integer ≥ 1'
+const NON_NEG_INT = 'an integer ≥ 0'
+const SEED = 'an integer in [0, 2^53)'
+const BOOL = 'boolean'
+const LR = 'a finite number ≥ 0 or a schedule (step) => number'
+/** A field whose codec accepts anything (masks) or is checked elsewhere: listed, not NaN-checked. */
+const ANY = null
+/** The convention field of an optimizer, checked with its own case below. */
+const CONVENTION = 'convention'
+
+type Expected = string | null
+interface Case {
+  readonly name: string
+  /** Builds with these options (merged over `valid`). */
+  readonly build: (options: Record<string, unknown>) => unknown
+  readonly valid: Record<string, unknown>
+  /** Every field the builder knows, with the range text its error states. */
+  readonly fields: Record<string, Expected>
+  /** The conventions an optimizer supports, in the order its error lists them. */
+  readonly conventions?: readonly string[]
+  /** Positional builders take one value, not an options object: no unknown-field check. */
+  readonly positional?: boolean
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any
+const inner = f.sgd({ learningRate: 0.1 })
+const four = ['optax', 'pytorch', 'keras', 'tfjs']
+const adamFields = { learningRate: LR, b1: UNIT, b2: UNIT, eps: NON_NEG, epsRoot: NON_NEG, convention: CONVENTION }
+const lr = { learningRate: 0.1 }
+const positional = (name: string, field: string, value: unknown, build: (x: Any) => unknown, range: string): Case => ({
+  name,
+  build: (o) => build(o[field]),
+  valid: { [field]: value },
+  fields: { [field]: range },
+  positional: true,
+})
+
+const cases: readonly Case[] = [
+  // transforms
+  positional('scale', 'step', 0.5, f.scale, FINITE),
+  positional('clipByNorm', 'maxNorm', 1, f.clipByNorm, NON_NEG),
+  positional('clipByGlobalNorm', 'maxNorm', 1, f.clipByGlobalNorm, NON_NEG),
+  positional('clipByBlockRms', 'threshold', 1, f.clipByBlockRms, POS),
+  positional('applyEvery', 'k', 2, f.applyEvery, POS_INT),
+  positional('scaleBySchedule', 'schedule', () => 1, f.scaleBySchedule, 'Function'),
+  { name: 'scaleByLearningRate', build: (o) => f.scaleByLearningRate(o.learningRate as number, { flipSign: o.flipSign as boolean }), valid: { learningRate: 0.1, flipSign: true }, fields: { learningRate: LR, flipSign: BOOL }, positional: true },
+  { name: 'clip', build: (o) => f.clip(o as Any), valid: { min: -1, max: 1 }, fields: { min: FINITE, max: FINITE } },
+  { name: 'clip', build: (o) => f.clip(o.maxDelta as number), valid: { maxDelta: 1 }, fields: { maxDelta: NON_NEG }, positional: true },
+  { name: 'adaptiveGradClip', build: (o) => f.adaptiveGradClip(o), valid: {}, fields: { clipping: NON_NEG, eps: NON_NEG } },
+  { name: 'trace', build: (o) => f.trace(o), valid: {}, fields: { decay: UNIT, nesterov: BOOL } },
+  { name: 'ema', build: (o) => f.ema(o), valid: {}, fields: { decay: UNIT, debias: BOOL } },
+  { name: 'scaleByAdam', build: (o) => f.scaleByAdam(o), valid: {}, fields: { b1: UNIT, b2: UNIT, eps: NON_NEG, epsRoot: NON_NEG, nesterov: BOOL } },
+  { name: 'scaleByAmsgrad', build: (o) => f.scaleByAmsgrad(o), valid: {}, fields: { b1: UNIT, b2: UNIT, eps: NON_NEG, epsRoot: NON_NEG } },
+  { name: 'scaleByAdamax', build: (o) => f.scaleByAdamax(o), valid: {}, fields: { b1: UNIT, b2: UNIT, eps: NON_NEG } },
+  { name: 'scaleByRms', build: (o) => f.scaleByRms(o), valid: {}, fields: { decay: UNIT, eps: NON_NEG, epsInSqrt: BOOL, initialScale: NON_NEG, biasCorrection: BOOL } },
+  { name: 'scaleByStddev', build: (o) => f.scaleByStddev(o), valid: {}, fields: { decay: UNIT, eps: POS, epsInSqrt: BOOL, initialScale: NON_NEG, biasCorrection: BOOL } },
+  { name: 'scaleByRss', build: (o) => f.scaleByRss(o), valid: {}, fields: { initialAccumulatorValue: NON_NEG, eps: NON_NEG, epsInSqrt: BOOL } },
+  { name: 'scaleByAdadelta', build: (o) => f.scaleByAdadelta(o), valid: {}, fields: { rho: UNIT, eps: POS } },
+  { name: 'scaleByLion', build: (o) => f.scaleByLion(o), valid: {}, fields: { b1: UNIT, b2: UNIT } },
+  { name: 'scaleByRadam', build: (o) => f.scaleByRadam(o), valid: {}, fields: { b1: UNIT, b2: UNIT, eps: NON_NEG, epsRoot: NON_NEG, threshold: FINITE } },
+  { name: 'scaleByTrustRatio', build: (o) => f.scaleByTrustRatio(o), valid: {}, fields: { minNorm: NON_NEG, trustCoefficient: NON_NEG, eps: NON_NEG, mask: ANY } },
+  { name: 'scaleByLbfgs', build: (o) => f.scaleByLbfgs(o), valid: {}, fields: { memorySize: POS_INT, scaleInitPrecond: BOOL } },
+  { name: 'addNoise', build: (o) => f.addNoise(o), valid: {}, fields: { eta: NON_NEG, gamma: NON_NEG, seed: SEED } },
+  { name: 'addDecayedWeights', build: (o) => f.addDecayedWeights(o), valid: {}, fields: { weightDecay: LR, mask: ANY } },
+  { name: 'addL1Penalty', build: (o) => f.addL1Penalty(o as Any), valid: { l1: 0.1 }, fields: { l1: LR, mask: ANY } },
+  { name: 'addElasticNet', build: (o) => f.addElasticNet(o as Any), valid: { l1: 0.1, l2: 0.1 }, fields: { l1: LR, l2: LR, mask: ANY } },
+  // wrappers
+  { name: 'applyIfFinite', build: (o) => f.applyIfFinite(inner, o), valid: {}, fields: { maxConsecutiveErrors: NON_NEG_INF } },
+  { name: 'multiSteps', build: (o) => f.multiSteps(inner, o as Any), valid: { everyK: 2 }, fields: { everyK: POS_INT } },
+  { name: 'lookahead', build: (o) => f.lookahead(inner, o), valid: {}, fields: { syncPeriod: POS_INT, slowStepSize: UNIT_CLOSED } },
+  { name: 'emaParams', build: (o) => f.emaParams(o), valid: {}, fields: { decay: UNIT_CLOSED } },
+  {
+    name: 'reduceOnPlateau',
+    build: (o) => f.reduceOnPlateau(o),
+    valid: {},
+    fields: { factor: OPEN_UNIT, patience: POS_INT, cooldown: NON_NEG_INT, minScale: NON_NEG, rtol: NON_NEG, atol: NON_NEG, accumulationSize: POS_INT },
+  },
+  // optimizers
+  { name: 'sgd', build: (o) => f.sgd(o as Any), valid: lr, fields: { learningRate: LR, momentum: UNIT, nesterov: BOOL, convention: CONVENTION }, conventions: four },
+  { name: 'momentum', build: (o) => f.momentum(o as Any), valid: lr, fields: { learningRate: LR, momentum: UNIT, nesterov: BOOL } },
+  { name: 'noisySgd', build: (o) => f.noisySgd(o as Any), valid: lr, fields: { learningRate: LR, eta: NON_NEG, gamma: NON_NEG, seed: SEED } },
+  { name: 'adagrad', build: (o) => f.adagrad(o as Any), valid: lr, fields: { learningRate: LR, initialAccumulatorValue: NON_NEG, eps: NON_NEG, convention: CONVENTION }, conventions: four },
+  {
+    name: 'rmsprop',
+    build: (o) => f.rmsprop(o as Any),
+    valid: lr,
+    fields: { learningRate: LR, decay: UNIT, eps: NON_NEG, centered: BOOL, momentum: UNIT, nesterov: BOOL, initialScale: NON_NEG, convention: CONVENTION },
+    conventions: four,
+  },
+  { name: 'adadelta', build: (o) => f.adadelta(o as Any), valid: lr, fields: { learningRate: LR, rho: UNIT, eps: POS, convention: CONVENTION }, conventions: four },
+  { name: 'adam', build: (o) => f.adam(o as Any), valid: lr, fields: adamFields, conventions: four },
+  { name: 'adamw', build: (o) => f.adamw(o as Any), valid: lr, fields: { ...adamFields, weightDecay: LR, mask: ANY }, conventions: ['optax', 'pytorch', 'keras'] },
+  { name: 'nadam', build: (o) => f.nadam(o as Any), valid: lr, fields: adamFields, conventions: ['optax'] },
+  { name: 'amsgrad', build: (o) => f.amsgrad(o as Any), valid: lr, fields: adamFields, conventions: ['optax', 'pytorch', 'keras'] },
+  { name: 'adamax', build: (o) => f.adamax(o as Any), valid: lr, fields: { learningRate: LR, b1: UNIT, b2: UNIT, eps: NON_NEG, convention: CONVENTION }, conventions: four },
+  { name: 'radam', build: (o) => f.radam(o as Any), valid: lr, fields: { ...adamFields, threshold: FINITE }, conventions: ['optax'] },
+  { name: 'lion', build: (o) => f.lion(o as Any), valid: lr, fields: { learningRate: LR, b1: UNIT, b2: UNIT, weightDecay: LR, mask: ANY } },
+  { name: 'lamb', build: (o) => f.lamb(o as Any), valid: lr, fields: { learningRate: LR, b1: UNIT, b2: UNIT, eps: NON_NEG, epsRoot: NON_NEG, weightDecay: LR, mask: ANY } },
+  {
+    name: 'lars',
+    build: (o) => f.lars(o as Any),
+    valid: lr,
+    fields: { learningRate: LR, weightDecay: LR, weightDecayMask: ANY, trustCoefficient: NON_NEG, eps: NON_NEG, trustRatioMask: ANY, momentum: UNIT, nesterov: BOOL },
+  },
+  { name: 'lbfgs', build: (o) => f.lbfgs(o as Any), valid: {}, fields: { learningRate: LR, memorySize: POS_INT, scaleInitPrecond: BOOL } },
+  // schedules
+  positional('constant', 'value', 1, f.constant, FINITE),
+  { name: 'linear', build: (o) => f.linear(o as Any), valid: { init: 1, end: 0, transitionSteps: 10 }, fields: { init: FINITE, end: FINITE, transitionSteps: POS_INT, transitionBegin: NON_NEG_INT } },
+  {
+    name: 'polynomial',
+    build: (o) => f.polynomial(o as Any),
+    valid: { init: 1, end: 0, power: 2, transitionSteps: 10 },
+    fields: { init: FINITE, end: FINITE, power: POS, transitionSteps: POS_INT, transitionBegin: NON_NEG_INT },
+  },
+  {
+    name: 'exponentialDecay',
+    build: (o) => f.exponentialDecay(o as Any),
+    valid: { init: 1, transitionSteps: 10, decayRate: 0.5 },
+    fields: { init: FINITE, transitionSteps: POS_INT, decayRate: POS, transitionBegin: NON_NEG_INT, staircase: BOOL, end: `${FINITE} or undefined` },
+  },
+  { name: 'inverseTimeDecay', build: (o) => f.inverseTimeDecay(o as Any), valid: { init: 1, decayRate: 0.5 }, fields: { init: FINITE, decayRate: NON_NEG, decaySteps: POS_INT, staircase: BOOL } },
+  { name: 'naturalExpDecay', build: (o) => f.naturalExpDecay(o as Any), valid: { init: 1, decayRate: 0.5 }, fields: { init: FINITE, decayRate: NON_NEG, decaySteps: POS_INT, staircase: BOOL } },
+  { name: 'stepDecay', build: (o) => f.stepDecay(o as Any), valid: { init: 1, factor: 0.5, stepSize: 10 }, fields: { init: FINITE, factor: POS, stepSize: POS_INT } },
+  { name: 'momentumAnnealing', build: (o) => f.momentumAnnealing(o as Any), valid: { transitionSteps: 10 }, fields: { init: UNIT, end: UNIT, transitionSteps: POS_INT } },
+  { name: 'cosineDecay', build: (o) => f.cosineDecay(o as Any), valid: { init: 1, decaySteps: 10 }, fields: { init: FINITE, decaySteps: POS_INT, alpha: UNIT_CLOSED, exponent: POS } },
+  {
+    name: 'warmupCosineDecay',
+    build: (o) => f.warmupCosineDecay(o as Any),
+    valid: { peak: 1, warmupSteps: 5, decaySteps: 20 },
+    fields: { init: FINITE, peak: FINITE, warmupSteps: NON_NEG_INT, decaySteps: POS_INT, end: FINITE, exponent: POS },
+  },
+  { name: 'sgdr', build: (o) => f.sgdr(o as Any), valid: { max: 1, period: 10 }, fields: { max: FINITE, min: FINITE, period: POS_INT, mult: AT_LEAST_ONE } },
+  {
+    name: 'onecycle',
+    build: (o) => f.onecycle(o as Any),
+    valid: { transitionSteps: 100, peak: 1 },
+    fields: { transitionSteps: POS_INT, peak: FINITE, pctStart: OPEN_UNIT, divFactor: POS, finalDivFactor: POS },
+  },
+]
+
+const caught = (thunk: () => unknown): HyperparameterError => {
+  try {
+    thunk()
+  } catch (e) {
+    if (e instanceof HyperparameterError) return e
+    throw new Error(`expected a HyperparameterError, got ${String(e)}`)
+  }
+  throw new Error('expected a HyperparameterError, nothing was thrown')
+}
+
+describe('every builder validates every field when it is built', () => {
+  it.each(cases.map((c) => [`${c.name}(${Object.keys(c.fields).join(', ')})`, c] as const))('%s', (_n, c) => {
+    expect(() => c.build(c.valid)).not.toThrow()
+    for (const [field, expected] of Object.entries(c.fields)) {
+      if (expected === ANY || expected === CONVENTION) continue
+      const e = caught(() => c.build({ ...c.valid, [field]: Number.NaN }))
+      expect([e.transform, e.field, e.expected]).toEqual([c.name, field, expected])
+      expect(e.message).toBe(`${c.name}: ${field} = NaN is invalid; expected ${expected}`)
+    }
+    if (!c.positional) {
+      const e = caught(() => c.build({ ...c.valid, learning_rate: 0.1 }))
+      expect([e.transform, e.field, e.value]).toEqual([c.name, 'learning_rate', 0.1])
+      expect(e.expected).toBe(`no such option; known options are ${Object.keys(c.fields).join(', ')}`)
+    }
+    if (c.conventions !== undefined) {
+      expect(c.fields.convention).toBe(CONVENTION)
+      const e = caught(() => c.build({ ...c.valid, convention: 'torch' }))
+      expect([e.transform, e.field, e.value]).toEqual([c.name, 'convention', 'torch'])
+      expect(e.expected).toBe(`one of ${c.conventions.map((x) => `'${x}'`).join(', ')} (the conventions ${c.name} supports)`)
+      for (const x of c.conventions) expect(() => c.build({ ...c.valid, convention: x })).not.toThrow()
+    }
+  })
+
+  it('options that are not an object, and bad array elements, are named', () => {
+    const e = caught(() => f.clip('1' as Any))
+    expect([e.transform, e.field, e.value, e.expected]).toEqual(['clip', 'options', '1', 'an options object'])
+    const b = caught(() => f.piecewiseConstant({ boundaries: [1, Number.NaN], values: [1, 2, 3] }))
+    expect([b.transform, b.field, b.expected]).toEqual(['piecewiseConstant', 'boundaries.1', FINITE])
+    const s = caught(() => f.joinSchedules([f.constant(1), 2 as Any], [3]))
+    expect([s.transform, s.field, s.value, s.expected]).toEqual(['joinSchedules', 'schedules.1', 2, 'Function'])
+  })
+})
+
+describe('the range codecs accept exactly their stated range', () => {
+  const cases: readonly [keyof typeof ranges, readonly unknown[], readonly unknown[]][] = [
+    ['finite', [0, -1e300, 1e300], [Infinity, -Infinity, Number.NaN, '1']],
+    ['nonNegative', [0, 1e300], [-1e-300, Infinity, Number.NaN]],
+    ['nonNegativeOrInfinity', [0, 1, Infinity], [-1e-300, -Infinity, Number.NaN]],
+    ['positive', [1e-300, 1e300], [0, Infinity, Number.NaN, -1]],
+    ['unitInterval', [0, 0.999999], [1, -1e-300, Number.NaN]],
+    ['unitIntervalClosed', [0, 1], [1 + 1e-15, -1e-300, Number.NaN]],
+    ['openUnitInterval', [1e-300, 0.999999], [0, 1, Number.NaN]],
+    ['atLeastOne', [1, 1e300], [0.999999, Infinity, Number.NaN]],
+    ['positiveInteger', [1, 2 ** 40], [0, 1.5, Infinity, Number.NaN]],
+    ['nonNegativeInteger', [0, 7], [-1, 0.5, Infinity, Number.NaN]],
+    ['positiveIntegerOrInfinity', [1, Infinity], [0, 1.5, -Infinity, Number.NaN]],
+    ['seed', [0, 2 ** 53 - 1], [-1, 2 ** 53, 0.5, Number.NaN]],
+    ['boolean', [true, false], [0, 'true']],
+  ]
+  it.each(cases)('%s', (name, accepted, rejected) => {
+    const codec = ranges[name]
+    for (const x of accepted) expect([x, codec.is(x), codec.decode(x)._tag]).toEqual([x, true, 'Right'])
+    for (const x of rejected) expect([x, codec.is(x), codec.decode(x)._tag]).toEqual([x, false, 'Left'])
+  })
+})
