@@ -230,8 +230,22 @@ describe('saving and loading state', () => {
     const bad2 = structuredClone(json)
     bad2[0].mu.w.shape = [3]
     const e2 = caught(() => loadState(opt, bad2))
-    expect((e2 as StateDecodeError).path).toMatch(/^0\.mu/)
-    expect(e2.message).toContain('data fills its shape')
+    expect((e2 as StateDecodeError).path).toBe('0.mu.w')
+    expect((e2 as StateDecodeError).expected).toBe(tensorCodec.name)
+    expect(e2.message).toBe(`invalid state at 0.mu.w: expected ${tensorCodec.name}, got ${JSON.stringify(bad2[0].mu.w).slice(0, 120)}`)
+    const bad3 = structuredClone(json)
+    bad3[0].nu = { w: 'x' }
+    expect(caught(() => loadState(opt, bad3))).toMatchObject({ path: '0.nu.w', value: 'x', expected: 'a tree of tensors' })
+    const bad4 = structuredClone(json)
+    bad4[0].nu.w.dtype = 'float64'
+    expect(caught(() => loadState(opt, bad4))).toMatchObject({ path: '0.nu.w', expected: tensorCodec.name })
+    const bad5 = structuredClone(json)
+    bad5[0].nu.w.data = 'AAAA*'
+    expect(caught(() => loadState(opt, bad5))).toMatchObject({ path: '0.nu.w' })
+    const bad6 = structuredClone(json)
+    bad6[0].nu.w.data = 'AAA='
+    expect(caught(() => loadState(opt, bad6))).toMatchObject({ path: '0.nu.w' })
+    expect(caught(() => loadState(opt, null))).toMatchObject({ path: '', message: 'invalid state at <root>: expected [{ count, mu, nu }, { count }], got null' })
     const handWritten: GradientTransformation<EmptyState> = { init: () => ({}), update: (u, s) => [u, s] }
     await expect(saveState(handWritten, {})).rejects.toBeInstanceOf(UnsupportedError)
   })

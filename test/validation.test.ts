@@ -224,3 +224,80 @@ describe('the range codecs accept exactly their stated range', () => {
     for (const x of rejected) expect([x, codec.is(x), codec.decode(x)._tag]).toEqual([x, false, 'Left'])
   })
 })
+
+describe('update checks its state and params before any device work', () => {
+  const p = { w: f.fromArray([1, -2], [2]) }
+  const g = { w: f.fromArray([0.5, 0.25], [2]) }
+  const countField = (s: Any) => ('miniStep' in s ? 'miniStep' : 'count')
+  // [the name errors use, the transform, does update need params]
+  const cases: readonly [string, f.AnyTransformation, boolean][] = [
+    ['ema', f.ema(), false],
+    ['scaleByAdam', f.scaleByAdam(), false],
+    ['scaleByAmsgrad', f.scaleByAmsgrad(), false],
+    ['scaleByAdamax', f.scaleByAdamax(), false],
+    ['scaleByRms', f.scaleByRms(), false],
+    ['scaleByStddev', f.scaleByStddev(), false],
+    ['scaleByRss', f.scaleByRss(), false],
+    ['scaleByAdadelta', f.scaleByAdadelta(), false],
+    ['scaleByLion', f.scaleByLion(), false],
+    ['scaleByRadam', f.scaleByRadam(), false],
+    ['addNoise', f.addNoise(), false],
+    ['scaleByLbfgs', f.scaleByLbfgs(), true],
+    ['addDecayedWeights', f.addDecayedWeights({ weightDecay: 0.1 }), true],
+    ['addL1Penalty', f.addL1Penalty({ l1: 0.1 }), true],
+    ['addElasticNet', f.addElasticNet({ l1: 0.1, l2: 0.1 }), true],
+    ['applyEvery', f.applyEvery(2), false],
+    ['multiSteps', f.multiSteps(inner, { everyK: 2 }), false],
+    ['lookahead', f.lookahead(inner), true],
+    ['emaParams', f.emaParams(), true],
+    ['injectHyperparams', f.injectHyperparams((o: { learningRate: number }) => f.sgd(o))({ learningRate: 0.1 }), false],
+  ]
+  it.each(cases)('%s: a bad step counter is a StructureError naming it', (name, tr, needsParams) => {
+    const s = tr.init(p) as Any
+    const field = countField(s)
+    for (const bad of [-1, 1.5, '3']) {
+      const e = (() => {
+        try {
+          tr.update(g, { ...s, [field]: bad }, p)
+        } catch (err) {
+          return err as Error
+        }
+        throw new Error('no error')
+      })()
+      expect(e).toBeInstanceOf(f.StructureError)
+      expect(e.message).toBe(`tree structures differ at ${field}: ${name}: state.${field} must be an integer ≥ 0, got ${bad}`)
+    }
+    if (needsParams) expect(() => tr.update(g, s)).toThrow(new f.MissingParamsError(name).message)
+    else tr.update(g, s)
+    f.dispose(s)
+  })
+
+  it.each([
+    ['keepParamsNonnegative', f.keepParamsNonnegative()],
+    ['adaptiveGradClip', f.adaptiveGradClip()],
+    ['scaleByTrustRatio', f.scaleByTrustRatio()],
+  ] as const)('%s needs params', (name, tr) => {
+    const e = (() => {
+      try {
+        tr.update(g, tr.init(p) as never)
+      } catch (err) {
+        return err
+      }
+      throw new Error('no error')
+    })()
+    expect(e).toBeInstanceOf(f.MissingParamsError)
+    expect(e).toMatchObject({ transform: name, message: `${name}: update needs the current params; call update(updates, state, params)` })
+  })
+
+  it('mismatched trees name both trees and the path; non-tensor leaves name the tree', () => {
+    const adam = f.scaleByAdam()
+    const s = adam.init(p)
+    expect(() => adam.update({ v: g.w }, s)).toThrow(f.StructureError)
+    expect(() => adam.update({ v: g.w }, s)).toThrow(/updates vs state\.mu/)
+    expect(() => adam.update({ w: 3 } as Any, s)).toThrow(new f.BackendError('w', 'updates leaf is not a Tensor: 3').message)
+    expect(() => adam.update({ w: f.fromArray([1], [1]) }, s)).toThrow(f.ShapeError)
+    const tr = f.addDecayedWeights({ weightDecay: 0.1 })
+    expect(() => tr.update(g, tr.init(p), { w: 'x' } as Any)).toThrow(new f.BackendError('w', 'params leaf is not a Tensor: x').message)
+    f.dispose(s)
+  })
+})

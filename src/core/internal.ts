@@ -63,10 +63,10 @@ export const requireParams = (transform: string, params: Params | undefined): Pa
   return params
 }
 
-/** Checks a step counter read from a state. */
-export const checkCount = (transform: string, count: unknown): number => {
+/** Checks a step counter read from a state (`state[field]`, default `count`). */
+export const checkCount = (transform: string, count: unknown, field = 'count'): number => {
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) {
-    throw new StructureError('count', `${transform}: state.count must be an integer ≥ 0, got ${String(count)}`)
+    throw new StructureError(field, `${transform}: state.${field} must be an integer ≥ 0, got ${String(count)}`)
   }
   return count
 }

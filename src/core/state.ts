@@ -72,9 +72,36 @@ export const tensorCodec = new t.Type<StoredTensor, TensorJson, unknown>(
   (s) => ({ shape: [...s.shape], dtype: 'float32', data: toBase64(s.data) }),
 )
 
-/** Codec of a parameter tree (records and arrays of tensors). */
-export const paramsCodec: t.Type<unknown, unknown, unknown> = t.recursion('a tree of tensors', () =>
-  t.union([tensorCodec, t.array(paramsCodec), t.record(t.string, paramsCodec)]) as unknown as t.Type<unknown, unknown, unknown>,
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === 'object' && u !== null && !Array.isArray(u)
+/** A JSON object is read as a tensor when it has any of a tensor's keys, else as a record of subtrees. */
+const looksLikeTensor = (u: Record<string, unknown>): boolean => 'shape' in u || 'dtype' in u || 'data' in u
+
+/**
+ * Codec of a parameter tree (records and arrays of tensors). Decoding dispatches on the JSON's
+ * form (array, tensor object, record) rather than trying each in turn, so a failure names the
+ * leaf's path (`mu.layer.kernel`) and what that leaf should have been.
+ */
+export const paramsCodec: t.Type<unknown, unknown, unknown> = new t.Type<unknown, unknown, unknown>(
+  'a tree of tensors',
+  (u): u is unknown =>
+    u instanceof StoredTensor || (Array.isArray(u) ? u.every((x) => paramsCodec.is(x)) : isRecord(u) && Object.values(u).every((x) => paramsCodec.is(x))),
+  (u, c) => {
+    if (isRecord(u) && looksLikeTensor(u)) return tensorCodec.validate(u, t.appendContext(c, '', tensorCodec, u))
+    if (!Array.isArray(u) && !isRecord(u)) return t.failure(u, c)
+    const out: unknown[] | Record<string, unknown> = Array.isArray(u) ? [] : {}
+    for (const [k, x] of Object.entries(u)) {
+      const r = paramsCodec.validate(x, t.appendContext(c, k, paramsCodec, x))
+      if (E.isLeft(r)) return r
+      ;(out as Record<string, unknown>)[k] = r.right
+    }
+    return t.success(out)
+  },
+  (a) =>
+    a instanceof StoredTensor
+      ? tensorCodec.encode(a)
+      : Array.isArray(a)
+        ? a.map((x) => paramsCodec.encode(x))
+        : Object.fromEntries(Object.entries(a as Record<string, unknown>).map(([k, x]) => [k, paramsCodec.encode(x)])),
 )
 
 /** Codec of a random key. */

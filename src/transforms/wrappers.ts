@@ -310,7 +310,7 @@ export const multiSteps = <S>(inner: GradientTransformation<S>, options: { reado
   return frozen({
     init: (params: Params) => frozen({ miniStep: 0, acc: zerosLikeTree(params), inner: inner.init(params) }),
     update: (updates: Params, state: MultiStepsState<S>, params?: Params, extra?: UpdateExtras) => {
-      const mini = checkCount('multiSteps', state.miniStep)
+      const mini = checkCount('multiSteps', state.miniStep, 'miniStep')
       const [acc] = elementwiseTree(runningMeanOp, [['state.acc', state.acc], ['updates', updates]], [1 / (mini + 1)])
       if (mini + 1 < everyK) return [zerosLikeTree(updates), frozen({ miniStep: mini + 1, acc: acc!, inner: state.inner })] as const
       const [u, innerNext] = inner.update(acc!, state.inner, params, extra)
