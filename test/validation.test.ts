@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest'
 import * as f from '../src/index.js'
 import { HyperparameterError, ranges } from '../src/index.js'
+import { caught } from './helpers.js'
 
 // The allowed-range texts as the error messages state them.
 const FINITE = 'a finite number'
@@ -159,14 +160,10 @@ const cases: readonly Case[] = [
   },
 ]
 
-const caught = (thunk: () => unknown): HyperparameterError => {
-  try {
-    thunk()
-  } catch (e) {
-    if (e instanceof HyperparameterError) return e
-    throw new Error(`expected a HyperparameterError, got ${String(e)}`)
-  }
-  throw new Error('expected a HyperparameterError, nothing was thrown')
+const hyperparameterError = (thunk: () => unknown): HyperparameterError => {
+  const e = caught(thunk)
+  expect(e).toBeInstanceOf(HyperparameterError)
+  return e as HyperparameterError
 }
 
 describe('every builder validates every field when it is built', () => {
@@ -174,18 +171,18 @@ describe('every builder validates every field when it is built', () => {
     expect(() => c.build(c.valid)).not.toThrow()
     for (const [field, expected] of Object.entries(c.fields)) {
       if (expected === ANY || expected === CONVENTION) continue
-      const e = caught(() => c.build({ ...c.valid, [field]: Number.NaN }))
+      const e = hyperparameterError(() => c.build({ ...c.valid, [field]: Number.NaN }))
       expect([e.transform, e.field, e.expected]).toEqual([c.name, field, expected])
       expect(e.message).toBe(`${c.name}: ${field} = NaN is invalid; expected ${expected}`)
     }
     if (!c.positional) {
-      const e = caught(() => c.build({ ...c.valid, learning_rate: 0.1 }))
+      const e = hyperparameterError(() => c.build({ ...c.valid, learning_rate: 0.1 }))
       expect([e.transform, e.field, e.value]).toEqual([c.name, 'learning_rate', 0.1])
       expect(e.expected).toBe(`no such option; known options are ${Object.keys(c.fields).join(', ')}`)
     }
     if (c.conventions !== undefined) {
       expect(c.fields.convention).toBe(CONVENTION)
-      const e = caught(() => c.build({ ...c.valid, convention: 'torch' }))
+      const e = hyperparameterError(() => c.build({ ...c.valid, convention: 'torch' }))
       expect([e.transform, e.field, e.value]).toEqual([c.name, 'convention', 'torch'])
       expect(e.expected).toBe(`one of ${c.conventions.map((x) => `'${x}'`).join(', ')} (the conventions ${c.name} supports)`)
       for (const x of c.conventions) expect(() => c.build({ ...c.valid, convention: x })).not.toThrow()
@@ -193,11 +190,11 @@ describe('every builder validates every field when it is built', () => {
   })
 
   it('options that are not an object, and bad array elements, are named', () => {
-    const e = caught(() => f.clip('1' as Any))
+    const e = hyperparameterError(() => f.clip('1' as Any))
     expect([e.transform, e.field, e.value, e.expected]).toEqual(['clip', 'options', '1', 'an options object'])
-    const b = caught(() => f.piecewiseConstant({ boundaries: [1, Number.NaN], values: [1, 2, 3] }))
+    const b = hyperparameterError(() => f.piecewiseConstant({ boundaries: [1, Number.NaN], values: [1, 2, 3] }))
     expect([b.transform, b.field, b.expected]).toEqual(['piecewiseConstant', 'boundaries.1', FINITE])
-    const s = caught(() => f.joinSchedules([f.constant(1), 2 as Any], [3]))
+    const s = hyperparameterError(() => f.joinSchedules([f.constant(1), 2 as Any], [3]))
     expect([s.transform, s.field, s.value, s.expected]).toEqual(['joinSchedules', 'schedules.1', 2, 'Function'])
   })
 })
@@ -256,14 +253,7 @@ describe('update checks its state and params before any device work', () => {
     const s = tr.init(p) as Any
     const field = countField(s)
     for (const bad of [-1, 1.5, '3']) {
-      const e = (() => {
-        try {
-          tr.update(g, { ...s, [field]: bad }, p)
-        } catch (err) {
-          return err as Error
-        }
-        throw new Error('no error')
-      })()
+      const e = caught(() => tr.update(g, { ...s, [field]: bad }, p))
       expect(e).toBeInstanceOf(f.StructureError)
       expect(e.message).toBe(`tree structures differ at ${field}: ${name}: state.${field} must be an integer ≥ 0, got ${bad}`)
     }
@@ -277,14 +267,7 @@ describe('update checks its state and params before any device work', () => {
     ['adaptiveGradClip', f.adaptiveGradClip()],
     ['scaleByTrustRatio', f.scaleByTrustRatio()],
   ] as const)('%s needs params', (name, tr) => {
-    const e = (() => {
-      try {
-        tr.update(g, tr.init(p) as never)
-      } catch (err) {
-        return err
-      }
-      throw new Error('no error')
-    })()
+    const e = caught(() => tr.update(g, tr.init(p) as never))
     expect(e).toBeInstanceOf(f.MissingParamsError)
     expect(e).toMatchObject({ transform: name, message: `${name}: update needs the current params; call update(updates, state, params)` })
   })

@@ -107,17 +107,17 @@ export const paramsCodec: t.Type<unknown, unknown, unknown> = new t.Type<unknown
 /** Codec of a random key. */
 export const keyCodec = t.strict({ kind: t.literal('fluxion.key'), words: t.tuple([countCodec, countCodec]) }, 'a random key')
 
-/** Codec of a host float that may be ±∞ or NaN (encoded as the strings 'Infinity', '-Infinity', 'NaN'). */
+const specialFloats: Readonly<Record<string, number>> = { Infinity, '-Infinity': -Infinity, NaN: Number.NaN, '-0': -0 }
+
+/**
+ * Codec of a host float, exact through JSON: ±∞, NaN and −0 (which JSON cannot hold) are encoded as
+ * the strings 'Infinity', '-Infinity', 'NaN' and '-0'.
+ */
 export const floatCodec = new t.Type<number, number | string, unknown>(
-  'a number (or "Infinity", "-Infinity", "NaN")',
+  'a number (or "Infinity", "-Infinity", "NaN", "-0")',
   (u): u is number => typeof u === 'number',
-  (u, c) =>
-    typeof u === 'number'
-      ? t.success(u)
-      : u === 'Infinity' || u === '-Infinity' || u === 'NaN'
-        ? t.success(Number(u))
-        : t.failure(u, c),
-  (n) => (Number.isFinite(n) ? n : String(n)),
+  (u, c) => (typeof u === 'number' ? t.success(u) : typeof u === 'string' && Object.hasOwn(specialFloats, u) ? t.success(specialFloats[u]!) : t.failure(u, c)),
+  (n) => (Object.is(n, -0) ? '-0' : Number.isFinite(n) ? n : String(n)),
 )
 
 /** Codec of the empty state `{}`. */
