@@ -95,7 +95,7 @@ const cases: readonly Case[] = [
     name: 'reduceOnPlateau',
     build: (o) => f.reduceOnPlateau(o),
     valid: {},
-    fields: { factor: OPEN_UNIT, patience: POS_INT, cooldown: NON_NEG_INT, minScale: NON_NEG, rtol: NON_NEG, atol: NON_NEG, accumulationSize: POS_INT },
+    fields: { factor: OPEN_UNIT, patience: POS_INT, cooldown: NON_NEG_INT, minScale: UNIT_CLOSED, rtol: NON_NEG, atol: NON_NEG, accumulationSize: POS_INT },
   },
   // optimizers
   { name: 'sgd', build: (o) => f.sgd(o as Any), valid: lr, fields: { learningRate: LR, momentum: UNIT, nesterov: BOOL, convention: CONVENTION }, conventions: four },

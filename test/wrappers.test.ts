@@ -36,7 +36,8 @@ import { type SequenceInput, sequenceArb } from '../laws/arbitraries.js'
 import { type HostTree, hostMap, toDevice, toHost } from '../laws/host.js'
 import { exact } from '../laws/predicates/transform.js'
 import { runTransform } from '../laws/run.js'
-import { assertLaw, checkTransformLaws } from '../laws/runners.js'
+import { reduceOnPlateauReference } from '../laws/reference/transforms.js'
+import { assertLaw, checkTransformLaws, propertyParameters } from '../laws/runners.js'
 import { backends } from './backends.js'
 import { caught } from './helpers.js'
 
@@ -195,6 +196,37 @@ describe.each(backends)('wrappers on $name', (backend) => {
       dispose([params, state])
       return allClose(got, ema, float32Tolerance)
     }, 15))
+
+  it('reduceOnPlateau follows its reference (Optax contrib) on random curves and options', () =>
+    fc.assert(
+      fc.property(
+        fc.array(fc.option(fc.integer({ min: -6, max: 6 }).map((x) => x / 2), { freq: 4 }), { maxLength: 40 }),
+        fc.record({
+          factor: fc.double({ min: 0.05, max: 0.95, noNaN: true }),
+          patience: fc.integer({ min: 1, max: 4 }),
+          cooldown: fc.integer({ min: 0, max: 3 }),
+          minScale: fc.oneof(fc.constant(0), fc.double({ min: 0, max: 1, noNaN: true })),
+          rtol: fc.oneof(fc.constant(0), fc.double({ min: 0, max: 0.5, noNaN: true })),
+          atol: fc.oneof(fc.constant(0), fc.double({ min: 0, max: 1, noNaN: true })),
+          accumulationSize: fc.integer({ min: 1, max: 3 }),
+        }),
+        (values, o) => {
+          const opt = reduceOnPlateau(o)
+          const p = { w: fromArray([1], [1], backend) }
+          let s = opt.init(p)
+          const scales: number[] = []
+          for (const value of values) {
+            const [u, s2] = opt.update(p, s, p, value === null ? undefined : { value })
+            dispose(u)
+            scales.push(s2.scale)
+            s = s2
+          }
+          dispose(p)
+          expect(scales).toEqual(reduceOnPlateauReference(values.map((v) => v ?? undefined), o))
+        },
+      ),
+      propertyParameters(100),
+    ))
 
   it('reduceOnPlateau reproduces a scripted validation curve, negative losses included', async () => {
     const opt = reduceOnPlateau({ factor: 0.5, patience: 2, cooldown: 1, minScale: 0.2 })

@@ -89,3 +89,53 @@ export const emaReference = (gs: readonly HostTensor[], decay: number, debias: b
     return new HostTensor(g.shape, Array.from(e, (x) => x / bc))
   })
 }
+
+/** The options `reduceOnPlateauReference` takes, all required (fluxion's defaults are not assumed). */
+export interface ReduceOnPlateauReferenceOptions {
+  readonly factor: number
+  readonly patience: number
+  readonly cooldown: number
+  readonly minScale: number
+  readonly rtol: number
+  readonly atol: number
+  readonly accumulationSize: number
+}
+
+/**
+ * The update scale after each watched value (undefined: no value that step), transcribed from
+ * Optax `contrib.reduce_on_plateau` (`_update_scale`), with its improvement test written as
+ * v < best − (rtol·|best| + atol) so that it also holds for negative losses (Optax writes
+ * (1 − rtol)·best − atol, the same for best ≥ 0). Values are averaged in groups of
+ * accumulationSize; each group is one evaluation.
+ */
+export const reduceOnPlateauReference = (values: readonly (number | undefined)[], o: ReduceOnPlateauReferenceOptions): number[] => {
+  let scale = 1
+  let best = Infinity
+  let plateauCount = 0
+  let cooldownCount = 0
+  let pending: number[] = []
+  const scales: number[] = []
+  for (const v of values) {
+    if (v !== undefined) pending.push(v)
+    if (pending.length === o.accumulationSize) {
+      const avg = pending.reduce((a, b) => a + b, 0) / pending.length
+      pending = []
+      const improved = best === Infinity ? avg < Infinity : avg < best - (o.rtol * Math.abs(best) + o.atol)
+      if (improved) best = avg
+      const current = improved ? 0 : plateauCount + 1
+      if (cooldownCount > 0) {
+        plateauCount = 0
+        cooldownCount -= 1
+      } else if (current === o.patience) {
+        plateauCount = 0
+        scale = Math.max(scale * o.factor, o.minScale)
+        cooldownCount = o.cooldown
+      } else {
+        plateauCount = current
+        cooldownCount = 0
+      }
+    }
+    scales.push(scale)
+  }
+  return scales
+}

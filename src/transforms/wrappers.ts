@@ -462,7 +462,7 @@ export interface ReduceOnPlateauOptions {
   readonly patience?: number
   /** Evaluations to wait after a reduction. Default 0. */
   readonly cooldown?: number
-  /** The scale never goes below this. Default 0. */
+  /** The scale never goes below this, in [0, 1]. Default 0. */
   readonly minScale?: number
   /** Relative improvement threshold. Default 1e-4. */
   readonly rtol?: number
@@ -498,7 +498,7 @@ export const reduceOnPlateau = (options: ReduceOnPlateauOptions = {}): GradientT
       factor: ranges.openUnitInterval,
       patience: ranges.positiveInteger,
       cooldown: ranges.nonNegativeInteger,
-      minScale: ranges.nonNegative,
+      minScale: ranges.unitIntervalClosed,
       rtol: ranges.nonNegative,
       atol: ranges.nonNegative,
       accumulationSize: ranges.positiveInteger,
