@@ -131,3 +131,42 @@ describe('schedule defaults are the documented ones', () => {
     expect(steps.map(a)).toEqual(steps.map(b))
   })
 })
+
+describe.each(backends)('optimizer state holds exactly the buffers its algorithm needs on $name', (backend) => {
+  // [optimizer, tensors kept per parameter tensor]: m for momentum, r/ν for second moments, μ for
+  // centred or first moments, ν̂ₘₐₓ for AMSGrad, E[g²] and E[Δθ²] for AdaDelta, the previous
+  // params and updates for L-BFGS (its s and y histories start empty).
+  const cases: readonly [string, AnyTransformation, number][] = [
+    ['sgd', f.sgd(lr), 0],
+    ['sgd with momentum', f.sgd({ ...lr, momentum: 0.9 }), 1],
+    ['sgd with Nesterov and β = 0', f.sgd({ ...lr, nesterov: true }), 1],
+    ['momentum', f.momentum(lr), 1],
+    ['noisySgd', f.noisySgd(lr), 0],
+    ['adagrad', f.adagrad(lr), 1],
+    ['rmsprop', f.rmsprop(lr), 1],
+    ['rmsprop centered', f.rmsprop({ ...lr, centered: true }), 2],
+    ['rmsprop centered with momentum', f.rmsprop({ ...lr, centered: true, momentum: 0.5 }), 3],
+    ['rmsprop pytorch with momentum', f.rmsprop({ ...lr, momentum: 0.5, convention: 'pytorch' }), 2],
+    ['adadelta', f.adadelta(lr), 2],
+    ['adam', f.adam(lr), 2],
+    ['adamw', f.adamw(lr), 2],
+    ['nadam', f.nadam(lr), 2],
+    ['amsgrad', f.amsgrad(lr), 3],
+    ['amsgrad pytorch', f.amsgrad({ ...lr, convention: 'pytorch' }), 3],
+    ['adamax', f.adamax(lr), 2],
+    ['radam', f.radam(lr), 2],
+    ['lion', f.lion(lr), 1],
+    ['lamb', f.lamb(lr), 2],
+    ['lars', f.lars(lr), 1],
+    ['lars without momentum', f.lars({ ...lr, momentum: 0 }), 0],
+    ['lbfgs', f.lbfgs({ memorySize: 4 }), 2],
+  ]
+  it.each(cases)('%s', (_n, opt, perParam) => {
+    const p = { w: f.fromArray([1, 2, 3], [3], backend), b: f.fromArray([1], [1], backend) }
+    const s = opt.init(p)
+    const tensors = f.tree.leaves(s as never).filter((x) => x instanceof f.Tensor) as f.Tensor[]
+    expect(tensors.length).toBe(2 * perParam)
+    expect(tensors.every((x) => x.backend === backend)).toBe(true)
+    f.dispose([p, s])
+  })
+})
