@@ -164,7 +164,7 @@ describe.each(backends)('optimizer state holds exactly the buffers its algorithm
   it.each(cases)('%s', (_n, opt, perParam) => {
     const p = { w: f.fromArray([1, 2, 3], [3], backend), b: f.fromArray([1], [1], backend) }
     const s = opt.init(p)
-    const tensors = f.tree.leaves(s as never).filter((x) => x instanceof f.Tensor) as f.Tensor[]
+    const tensors = (f.tree.leaves(s as never) as unknown[]).filter((x): x is f.Tensor => x instanceof f.Tensor)
     expect(tensors.length).toBe(2 * perParam)
     expect(tensors.every((x) => x.backend === backend)).toBe(true)
     f.dispose([p, s])
