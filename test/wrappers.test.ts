@@ -29,7 +29,13 @@ import {
   rmsprop,
   scope,
   sgd,
+  setToZero,
+  stateless,
   tree,
+  type GradientTransformation,
+  HyperparameterError,
+  StructureError,
+  UnsupportedError,
 } from '../src/index.js'
 import { allClose, float32Tolerance } from '../laws/allclose.js'
 import { type SequenceInput, sequenceArb } from '../laws/arbitraries.js'
@@ -277,5 +283,42 @@ describe('wrapper errors', () => {
     const opt = injectHyperparams(sgd)({ learningRate: 0.1 })
     const s = opt.init(p)
     expect(caught(() => opt.update(p, { ...s, hyperparams: { learningRate: -1 } }, p)).message).toMatch(/learningRate = -1/)
+  })
+
+  it('masked, multiTransform, applyIfFinite and injectHyperparams name the tree, label or state that is wrong', () => {
+    const p = { a: fromArray([1], [1]), b: { c: fromArray([2, 3], [2]) } }
+    const dropsLeaves = stateless(() => ({}))
+    const e1 = caught(() => masked(dropsLeaves, { a: true, b: { c: false } }).update(p, { inner: {} }, p))
+    expect(e1).toBeInstanceOf(StructureError)
+    expect(e1.message).toBe('tree structures differ at <root>: masked: the inner transformation returned 0 leaves for 1')
+    expect(caught(() => masked(identity(), { a: true, b: { c: false } }).update(p, { inner: {} }, { a: p.a }))).toBeInstanceOf(StructureError)
+    expect(caught(() => masked(identity(), { a: true, b: { c: false } }).update(p, { inner: {} }, { a: p.a })).message).toMatch(/masked: updates vs params/)
+    expect(caught(() => masked(identity(), { a: true, b: { c: 1 } } as never).update(p, { inner: {} }, p)).message).toBe(
+      'tree structures differ at b.c: masked: mask leaves must be booleans, got 1',
+    )
+
+    const e2 = caught(() => multiTransform({}, { a: 'x', b: { c: 'x' } }))
+    expect(e2).toBeInstanceOf(HyperparameterError)
+    expect(e2).toMatchObject({ transform: 'multiTransform', field: 'transforms', expected: 'at least one labelled transformation' })
+    const mt = multiTransform({ sgd: sgd({ learningRate: 0.1 }), frozen: setToZero() }, { a: 'sgd', b: { c: 'adam' } })
+    expect(caught(() => mt.init(p)).message).toBe('tree structures differ at b.c: multiTransform: label "adam" has no transformation (labels: frozen, sgd)')
+    const bad = multiTransform({ sgd: sgd({ learningRate: 0.1 }) }, { a: 'sgd', b: { c: 3 } } as never)
+    expect(caught(() => bad.init(p)).message).toBe('tree structures differ at b.c: multiTransform: label 3 has no transformation (labels: sgd)')
+    expect(caught(() => bad.init(p))).toBeInstanceOf(StructureError)
+    const short = multiTransform({ sgd: sgd({ learningRate: 0.1 }) }, { a: 'sgd' })
+    expect(caught(() => short.init(p)).message).toMatch(/multiTransform: updates vs labels/)
+    const byRank = multiTransform({ one: setToZero(), two: identity() }, (q: Params) => tree.map((x: Tensor) => (x.size > 1 ? 'two' : 'one'))(q))
+    const s = byRank.init(p)
+    expect(Object.keys(s.inner)).toEqual(['one', 'two'])
+
+    expect(caught(() => applyIfFinite(identity()).init({})).message).toBe('tree structures differ at <root>: applyIfFinite: params have no tensor leaf')
+    const changesShape: GradientTransformation<unknown> = { init: () => ({ a: 0 }), update: (u) => [u, { b: 0 }] }
+    const e3 = caught(() => applyIfFinite(changesShape).update(p, applyIfFinite(changesShape).init(p), p))
+    expect(e3).toBeInstanceOf(UnsupportedError)
+    expect(e3.message).toMatch(/^applyIfFinite: the inner state changed structure at /)
+
+    const e4 = caught(() => injectHyperparams(3 as never)({}))
+    expect(e4).toMatchObject({ transform: 'injectHyperparams', field: 'factory', expected: 'a function options => GradientTransformation' })
+    dispose(p)
   })
 })
