@@ -23,6 +23,7 @@ import {
   warmupCosineDecay,
 } from '../src/index.js'
 import { allClose } from '../laws/allclose.js'
+import * as R from '../laws/reference/schedules.js'
 import { propertyParameters } from '../laws/runners.js'
 import { caught } from './helpers.js'
 
@@ -151,4 +152,81 @@ describe('schedules: closed forms at random steps', () => {
       expect((e as HyperparameterError).field).toBe(field)
     }
   })
+})
+
+describe('every schedule against its float64 reference (laws/reference/schedules.ts), all options random', () => {
+  const v = fc.double({ min: -10, max: 10, noNaN: true })
+  const pos = fc.double({ min: 1e-3, max: 10, noNaN: true })
+  const steps = fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 20 })
+  const agree = (f: Schedule, g: Schedule, ks: readonly number[]) => ks.every((k) => close(f(k), g(k)))
+  const near = (a: number, b: number) => allClose([a], [b], { rtol: 1e-9, atol: 1e-12 }).ok
+  const n = fc.integer({ min: 1, max: 300 })
+  const begin = fc.integer({ min: 0, max: 300 })
+
+  it('linear and polynomial, with transitionBegin', () =>
+    prop(fc.tuple(v, v, n, begin, fc.double({ min: 0.1, max: 4, noNaN: true }), steps), ([a, b, tau, t0, p, ks]) =>
+      ks.every((k) => near(linear({ init: a, end: b, transitionSteps: tau, transitionBegin: t0 })(k), R.linearReference(a, b, tau, t0)(k))) &&
+      agree(polynomial({ init: a, end: b, power: p, transitionSteps: tau, transitionBegin: t0 }), R.polynomialReference(a, b, p, tau, t0), ks)))
+
+  it('exponentialDecay: growth or decay, transitionBegin, staircase, end bound', () =>
+    prop(
+      fc.tuple(pos, n, fc.oneof(fc.double({ min: 0.05, max: 0.99, noNaN: true }), fc.double({ min: 1.01, max: 1.5, noNaN: true })), begin, fc.boolean(), fc.option(pos), steps),
+      ([a, T, r, t0, stair, end, ks]) =>
+        agree(
+          exponentialDecay({ init: a, transitionSteps: T, decayRate: r, transitionBegin: t0, staircase: stair, end: end ?? undefined }),
+          R.exponentialDecayReference(a, T, r, t0, stair, end ?? undefined),
+          ks,
+        ),
+    ))
+
+  it('inverse-time and natural-exponential decay with decaySteps and staircase (seed 001)', () =>
+    prop(fc.tuple(v, fc.double({ min: 0, max: 2, noNaN: true }), n, fc.boolean(), steps), ([a, e, s, stair, ks]) =>
+      agree(inverseTimeDecay({ init: a, decayRate: e, decaySteps: s, staircase: stair }), R.inverseTimeDecayReference(a, e, s, stair), ks) &&
+      agree(naturalExpDecay({ init: a, decayRate: e / 100, decaySteps: s, staircase: stair }), R.naturalExpDecayReference(a, e / 100, s, stair), ks)))
+
+  it('stepDecay and piecewiseConstant', () =>
+    prop(
+      fc.tuple(v, fc.double({ min: 0.1, max: 2, noNaN: true }), n, fc.uniqueArray(fc.integer({ min: 0, max: 3000 }), { maxLength: 5 }), steps),
+      ([a, f, T, bs, ks]) => {
+        const boundaries = [...bs].sort((x, y) => x - y)
+        const values = Array.from({ length: boundaries.length + 1 }, (_, i) => a + i)
+        const probes = [...ks, ...boundaries, ...boundaries.map((b) => b + 1)]
+        return agree(stepDecay({ init: a, factor: f, stepSize: T }), R.stepDecayReference(a, f, T), ks) &&
+          agree(piecewiseConstant({ boundaries, values }), R.piecewiseConstantReference(boundaries, values), probes)
+      },
+    ))
+
+  it('cosineDecay and warmupCosineDecay with exponents', () =>
+    prop(
+      fc.tuple(v, n, fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0.25, max: 4, noNaN: true }), fc.integer({ min: 0, max: 100 }), steps),
+      ([a, T, al, p, W, ks]) =>
+        ks.every((k) => near(cosineDecay({ init: a, decaySteps: T, alpha: al, exponent: p })(k), R.cosineDecayReference(a, T, al, p)(k))) &&
+        ks.every((k) =>
+          near(
+            warmupCosineDecay({ init: a / 3, peak: a, warmupSteps: W, decaySteps: W + T, end: a * al, exponent: p })(k),
+            R.warmupCosineDecayReference(a / 3, a, W, W + T, a * al, p)(k),
+          ),
+        ),
+    ))
+
+  it('sgdr with integer and fractional period multipliers', () =>
+    prop(fc.tuple(pos, fc.double({ min: 0, max: 1, noNaN: true }), n, fc.oneof(fc.constant(1), fc.constant(2), fc.double({ min: 1, max: 3, noNaN: true })), steps), ([max, fr, T, m, ks]) =>
+      agree(sgdr({ max, min: max * fr, period: T, mult: m }), R.sgdrReference(max, max * fr, T, m), ks)))
+
+  it('onecycle with any start fraction and division factors', () =>
+    prop(
+      fc.tuple(fc.integer({ min: 1, max: 2000 }), pos, fc.double({ min: 0.01, max: 0.99, noNaN: true }), fc.double({ min: 1, max: 100, noNaN: true }), fc.double({ min: 1, max: 1e4, noNaN: true }), steps),
+      ([T, peak, pct, d, fd, ks]) =>
+        ks.every((k) => near(onecycle({ transitionSteps: T, peak, pctStart: pct, divFactor: d, finalDivFactor: fd })(k), R.onecycleReference(T, peak, pct, d, fd)(k))),
+    ))
+
+  it('joinSchedules over several boundaries: each piece sees the steps since its boundary', () =>
+    prop(fc.tuple(fc.uniqueArray(fc.integer({ min: 1, max: 3000 }), { minLength: 1, maxLength: 4 }), steps), ([bs, ks]) => {
+      const boundaries = [...bs].sort((x, y) => x - y)
+      const f = joinSchedules(Array.from({ length: boundaries.length + 1 }, (_, i) => (s: number) => 10_000 * i + s), boundaries)
+      return [...ks, ...boundaries, ...boundaries.map((b) => b - 1)].every((k) => {
+        const i = boundaries.filter((b) => k >= b).length
+        return f(k) === 10_000 * i + k - (i === 0 ? 0 : boundaries[i - 1]!)
+      })
+    }))
 })
