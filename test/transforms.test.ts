@@ -162,17 +162,35 @@ describe.each(backends)('primitives against their references on $name', (backend
         fc.array(fc.tuple(fc.double({ min: 0.5, max: 5, noNaN: true }), fc.double({ min: -2, max: 2, noNaN: true })), { minLength: 2, maxLength: 6 }),
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 1, max: 6 }),
+        fc.boolean(),
       ),
-      async ([coeffs, memory, steps]) => {
+      async ([coeffs, memory, steps, scaleInitPrecond]) => {
+        // two leaves, so the inner products sum over leaves as the reference's concatenated vector does
         const a = coeffs.map((c) => Math.fround(c[0]))
         const theta0 = coeffs.map((c) => Math.fround(c[1]))
+        const cut = a.length >> 1
         const grad = (t: ArrayLike<number>) => Float64Array.from(a, (ai, i) => ai * t[i]!)
-        const template: HostTree = { w: new HostTensor([a.length], theta0) }
-        const traj = await runOnObjective(lbfgs({ learningRate: 0.5, memorySize: memory }), template, (p) => ({ w: new HostTensor([a.length], grad((p as { w: HostTensor }).w.data)) }), steps, backend)
-        return allClose((traj.at(-1) as { w: HostTensor }).w, lbfgsReference(Float64Array.from(theta0), grad, steps, 0.5, memory), { rtol: 1e-3, atol: 1e-4 })
+        const split = (v: ArrayLike<number>): HostTree => ({ u: new HostTensor([cut], Array.from(v).slice(0, cut)), w: new HostTensor([a.length - cut], Array.from(v).slice(cut)) })
+        const join = (p: HostTree) => { const q = p as { u: HostTensor; w: HostTensor }; return [...q.u.data, ...q.w.data] }
+        const traj = await runOnObjective(lbfgs({ learningRate: 0.5, memorySize: memory, scaleInitPrecond }), split(theta0), (p) => split(grad(join(p))), steps, backend)
+        return allClose(Float64Array.from(join(traj.at(-1)!)), lbfgsReference(Float64Array.from(theta0), grad, steps, 0.5, memory, scaleInitPrecond), { rtol: 1e-3, atol: 1e-4 })
       },
       15,
     ))
+
+  it('scaleByLbfgs rejects a memory whose s, y and ρ lists disagree or exceed memorySize', () => {
+    const t = scaleByLbfgs({ memorySize: 1 })
+    const p = { w: fromArray([1, 2], [2], backend) }
+    const s0 = t.init(p)
+    const [u1, s1] = t.update(p, s0, p)
+    const [u2, s2] = t.update(p, s1, p)
+    expect(s2.s).toHaveLength(1)
+    for (const bad of [{ ...s2, y: [] }, { ...s2, rho: [] }, { ...s2, s: [...s2.s, ...s2.s], y: [...s2.y, ...s2.y], rho: [...s2.rho, ...s2.rho] }]) {
+      const e = caught(() => t.update(p, bad, p))
+      expect(e.message).toMatch(/^tree structures differ at s: scaleByLbfgs: memory of \d s, \d y, \d rho \(memorySize 1\)$/)
+    }
+    dispose([p, s0, u1, s1, u2, s2])
+  })
 
   it('transforms that need params say so', () => {
     const g = { w: fromArray([1], [1], backend) }

@@ -259,7 +259,7 @@ export const larsReference = (theta0: Leaves, grads: Leaves[], alpha: Rate, wd: 
 
 /**
  * L-BFGS with a fixed step (Nocedal & Wright 2006, Algorithms 7.4/7.5, initial H₀ = γI with
- * γ = sᵀy/yᵀy of the newest pair), skipping (ρ = 0) pairs that fail the curvature condition
+ * γ = sᵀy/yᵀy of the newest pair, or H₀ = I when `scaleInitPrecond` is false), skipping (ρ = 0) pairs that fail the curvature condition
  * sᵀy > 1e-10‖s‖‖y‖ (or sᵀy ≤ 1e-30), on the concatenated vector;
  * `gradient(θ)` gives ∇f.
  */
@@ -269,6 +269,7 @@ export const lbfgsReference = (
   steps: number,
   alpha: number,
   memory: number,
+  scaleInitPrecond = true,
 ): Float64Array => {
   const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, x, i) => s + x * b[i]!, 0)
   let theta = Float64Array.from(theta0)
@@ -297,7 +298,7 @@ export const lbfgsReference = (
       for (let n = 0; n < q.length; n++) q[n] = q[n]! - a[i]! * Y[i]![n]!
     }
     let gamma = 1
-    if (S.length > 0 && rho[S.length - 1]! > 0) gamma = dot(S[S.length - 1]!, Y[S.length - 1]!) / dot(Y[S.length - 1]!, Y[S.length - 1]!)
+    if (scaleInitPrecond && S.length > 0 && rho[S.length - 1]! > 0) gamma = dot(S[S.length - 1]!, Y[S.length - 1]!) / dot(Y[S.length - 1]!, Y[S.length - 1]!)
     const r = q.map((x) => gamma * x)
     for (let i = 0; i < S.length; i++) {
       const b = rho[i]! * dot(Y[i]!, r)
