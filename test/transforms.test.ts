@@ -11,6 +11,7 @@ import {
   MissingParamsError,
   ShapeError,
   StructureError,
+  type Params,
   type Tensor,
   adam,
   adaptiveGradClip,
@@ -96,6 +97,13 @@ describe.each(backends)('primitives against their references on $name', (backend
   it('centralize', () => checkOnce(backend, () => centralize(), (g) => g.map(R.centralizeReference), { rtol: 1e-4, atol: 1e-4 }))
   it('keepParamsNonnegative', () => checkOnce(backend, () => keepParamsNonnegative(), (g, p) => g.map((x, i) => R.keepParamsNonnegativeReference(x, p[i]!))))
   it('scaleByTrustRatio', () => checkOnce(backend, () => scaleByTrustRatio({ trustCoefficient: 0.5, eps: 1e-3 }), (g, p) => g.map((x, i) => R.trustRatioReference(x, p[i]!, 0, 0.5, 1e-3)), { rtol: 1e-3, atol: 1e-4 }))
+  it('scaleByTrustRatio with a norm floor, on the leaves a mask selects', () =>
+    checkOnce(
+      backend,
+      () => scaleByTrustRatio({ minNorm: 2, trustCoefficient: 0.7, eps: 0.01, mask: (q: Params) => tree.map((x: Tensor) => x.size % 2 === 1)(q) }),
+      (g, p) => g.map((x, i) => (x.data.length % 2 === 1 ? R.trustRatioReference(x, p[i]!, 2, 0.7, 0.01) : x)),
+      { rtol: 1e-3, atol: 1e-4 },
+    ))
   it('scaleBySign', () => checkOnce(backend, () => scaleBySign(), (g) => g.map((x) => new HostTensor(x.shape, Array.from(x.data, Math.sign)))))
 
   it('ema, debiased or not', () =>
