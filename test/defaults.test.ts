@@ -3,6 +3,8 @@
  * updates (transforms, optimizers in each convention) or values (schedules) as the same builder
  * given the documented defaults explicitly (doc comments and docs/conventions.md). The gradients
  * span 1e-7 to 10, so ε, decay rates, thresholds and initial accumulators all move the result.
+ * Also: each optimizer's state holds exactly the buffers its algorithm needs, and optimizer masks
+ * act leaf by leaf.
  */
 import { describe, expect, it } from 'vitest'
 import * as f from '../src/index.js'
@@ -168,5 +170,33 @@ describe.each(backends)('optimizer state holds exactly the buffers its algorithm
     expect(tensors.length).toBe(2 * perParam)
     expect(tensors.every((x) => x.backend === backend)).toBe(true)
     f.dispose([p, s])
+  })
+})
+
+describe.each(backends)('optimizer masks act leaf by leaf on $name', (backend) => {
+  // the mask selects `w` (rank 1) and leaves `b` (rank 2) out; every piece of these optimizers is
+  // leafwise, so each leaf's updates must equal those of the optimizer with or without the option
+  const onlyW = { w: true, b: false }
+  const pick = (run: Awaited<ReturnType<typeof runTransform>>, leaf: 'w' | 'b') => run.updates.map((u) => (u as Record<string, HostTensor>)[leaf]!)
+  const cases: readonly [string, AnyTransformation, AnyTransformation, AnyTransformation][] = [
+    ['adamw', f.adamw({ ...lr, weightDecay: 0.3, mask: onlyW }), f.adamw({ ...lr, weightDecay: 0.3 }), f.adamw({ ...lr, weightDecay: 0 })],
+    ['lion', f.lion({ ...lr, weightDecay: 0.3, mask: onlyW }), f.lion({ ...lr, weightDecay: 0.3 }), f.lion({ ...lr, weightDecay: 0 })],
+    ['lamb', f.lamb({ ...lr, weightDecay: 0.3, mask: onlyW }), f.lamb({ ...lr, weightDecay: 0.3 }), f.lamb({ ...lr, weightDecay: 0 })],
+    ['lars weightDecayMask', f.lars({ ...lr, weightDecay: 0.3, trustCoefficient: 0.2, weightDecayMask: onlyW }), f.lars({ ...lr, weightDecay: 0.3, trustCoefficient: 0.2 }), f.lars({ ...lr, weightDecay: 0, trustCoefficient: 0.2 })],
+    [
+      'lars trustRatioMask',
+      f.lars({ ...lr, weightDecay: 0.3, trustCoefficient: 0.2, trustRatioMask: onlyW }),
+      f.lars({ ...lr, weightDecay: 0.3, trustCoefficient: 0.2 }),
+      f.chain(f.addDecayedWeights({ weightDecay: 0.3 }), f.scaleByLearningRate(lr.learningRate), f.trace({ decay: 0.9 })),
+    ],
+  ]
+  it.each(cases)('%s', async (_n, withMask, selected, leftOut) => {
+    const [a, s, o] = [await runTransform(withMask, params0, grads, backend), await runTransform(selected, params0, grads, backend), await runTransform(leftOut, params0, grads, backend)]
+    for (const [leaf, other] of [['w', s], ['b', o]] as const) {
+      const r = allClose(pick(a, leaf), pick(other, leaf), exact)
+      expect(r.ok, `${leaf}: ${r.ok ? '' : r.message}`).toBe(true)
+    }
+    // and the option matters: on the left-out leaf, the selected and left-out runs differ
+    expect(allClose(pick(s, 'b'), pick(o, 'b'), exact).ok).toBe(false)
   })
 })
