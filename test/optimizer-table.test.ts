@@ -83,11 +83,20 @@ const cases: Case<unknown>[] = [
     reference: (t, g, h) => ref.adagradReference(t, g, h.alpha, h.r0, h.e, h.convention === 'optax' || h.convention === 'tfjs'),
   }),
   c({
-    name: 'rmsprop (all conventions, centered, momentum; Nesterov for optax)',
+    name: 'rmsprop (all conventions, centered, momentum; Nesterov and ν₀ for optax)',
     hyper: fc
-      .record({ alpha: rate, d: decay, e: eps, centered: fc.boolean(), m: fc.oneof(fc.constant(0), beta), nesterov: fc.boolean(), convention: conventions('optax', 'pytorch', 'keras', 'tfjs') })
-      .map((h) => ({ ...h, nesterov: h.convention === 'optax' && h.nesterov })),
-    make: (h) => rmsprop({ learningRate: h.alpha, decay: h.d, eps: h.e, centered: h.centered, momentum: h.m, nesterov: h.nesterov, convention: h.convention }),
+      .record({
+        alpha: rate,
+        d: decay,
+        e: eps,
+        centered: fc.boolean(),
+        m: fc.oneof(fc.constant(0), beta),
+        nesterov: fc.boolean(),
+        nu0: fc.oneof(fc.constant(0), fc.double({ min: 1e-3, max: 2, noNaN: true })),
+        convention: conventions('optax', 'pytorch', 'keras', 'tfjs'),
+      })
+      .map((h) => ({ ...h, nesterov: h.convention === 'optax' && h.nesterov, nu0: h.convention === 'optax' ? h.nu0 : 0 })),
+    make: (h) => rmsprop({ learningRate: h.alpha, decay: h.d, eps: h.e, centered: h.centered, momentum: h.m, nesterov: h.nesterov, initialScale: h.nu0, convention: h.convention }),
     reference: (t, g, h) =>
       ref.rmspropReference(t, g, h.alpha, {
         decay: h.d,
@@ -97,6 +106,7 @@ const cases: Case<unknown>[] = [
         nesterov: h.nesterov,
         epsPlacement: h.convention === 'pytorch' ? 'outside' : h.convention === 'tfjs' && h.centered ? 'tfjsCentered' : 'inside',
         lrInsideBuffer: h.convention !== 'pytorch',
+        initialScale: h.nu0,
       }),
     tolerance: { rtol: 1e-3, atol: 1e-4 },
   }),

@@ -68,15 +68,18 @@ export interface RmspropReferenceOptions {
   readonly epsPlacement: 'inside' | 'outside' | 'tfjsCentered'
   /** Keras/TF.js/Optax put α inside the momentum buffer; PyTorch outside. */
   readonly lrInsideBuffer: boolean
+  /** ν₀ (Optax `initial_scale`). Default 0. */
+  readonly initialScale?: number
 }
 
 /**
- * RMSProp: ν ← ρν + (1 − ρ)g² (centered: μ ← ρμ + (1 − ρ)g, ν − μ² in the root); s = g / denom;
+ * RMSProp: ν ← ρν + (1 − ρ)g² from ν₀ = initialScale (centered: μ ← ρμ + (1 − ρ)g, ν − μ² in the root); s = g / denom;
  * lr inside: v ← βv + α s (Nesterov: step βv + α s with the new v); θ ← θ − step;
  * lr outside (PyTorch): b ← βb + s; θ ← θ − α b.
  */
 export const rmspropReference = (theta0: Leaves, grads: Leaves[], alpha: Rate, o: RmspropReferenceOptions): Leaves => {
-  const [nu, mu, buf] = buffers(theta0, 3)
+  const [mu, buf] = buffers(theta0, 2)
+  const [nu] = buffers(theta0, 1, o.initialScale ?? 0)
   return elementwiseRun(theta0, grads, (j, i, th, g, k) => {
     const n = (nu![j]![i] = o.decay * nu![j]![i]! + (1 - o.decay) * g * g)
     const m = (mu![j]![i] = o.decay * mu![j]![i]! + (1 - o.decay) * g)
