@@ -3,7 +3,10 @@
  * `npm run mutation`): the mutation score per folder and per file, how many static mutants were
  * ignored, and every surviving or uncovered mutant with its line and replacement.
  *
- *   npx tsx scripts/mutation-report.ts [report.json]
+ *   npx tsx scripts/mutation-report.ts [report.json ...]
+ *
+ * Given several reports (a full run, then reruns of some files), each file is taken from the last
+ * report that has it.
  *
  * Score = (killed + timed out) / (killed + timed out + survived + no coverage), as Stryker states
  * it; ignored mutants (static ones, see stryker.config.json) and compile errors are not counted.
@@ -21,7 +24,12 @@ interface Report {
   readonly files: Record<string, { readonly source: string; readonly mutants: readonly Mutant[] }>
 }
 
-const report = JSON.parse(readFileSync(process.argv[2] ?? 'reports/mutation/mutation.json', 'utf8')) as Report
+// Several reports (a full run, then partial reruns of some files): each file's mutants come from
+// the last report that has that file.
+const paths = process.argv.length > 2 ? process.argv.slice(2) : ['reports/mutation/mutation.json']
+const report: Report = {
+  files: Object.assign({}, ...paths.map((p) => (JSON.parse(readFileSync(p, 'utf8')) as Report).files)) as Report['files'],
+}
 
 interface Tally {
   killed: number
