@@ -54,6 +54,7 @@ import {
   warmupCosineDecay,
   zerosLikeTree,
 } from '../src/index.js'
+import * as f from '../src/index.js'
 import { catalog } from '../laws/catalog.js'
 import { extremeSequenceArb, hyperparametersArb, sequenceArb } from '../laws/arbitraries.js'
 import { hostMap } from '../laws/host.js'
@@ -165,6 +166,42 @@ describe('catalogued transforms under hyperparameters drawn from their codecs', 
       const reports = await verifyTransformLaws(() => entry.make(hp), { backends, numRuns: 3, except: { associativity: 'covered elsewhere', ...(entry.parityException ? { parity: entry.parityException } : {}) } })
       expect(reports.filter((r) => !r.ok).map((r) => `${r.law} ${r.backend}: ${r.message}`), JSON.stringify(hp)).toEqual([])
     }
+  })
+})
+
+describe('every transform maps the empty tree to the empty tree (as Optax does with empty pytrees)', () => {
+  const lr = { learningRate: 0.1 }
+  const hyper = (e: (typeof catalog)[number]) =>
+    Object.fromEntries(Object.keys(e.hyperparameters).filter((k) => ['learningRate', 'maxNorm', 'threshold'].includes(k)).map((k) => [k, 0.1]))
+  const cases: [string, AnyTransformation][] = [
+    ...catalog.map((e): [string, AnyTransformation] => [e.name, e.make(hyper(e))]),
+    ['clip', f.clip(1)],
+    ['adaptiveGradClip', f.adaptiveGradClip()],
+    ['addNoise', f.addNoise()],
+    ['centralize', f.centralize()],
+    ['keepParamsNonnegative', f.keepParamsNonnegative()],
+    ['zeroNans', f.zeroNans()],
+    ['scaleByTrustRatio', f.scaleByTrustRatio()],
+    ['scaleByLbfgs', f.scaleByLbfgs()],
+    ['multiSteps', f.multiSteps(adam(lr), { everyK: 2 })],
+    ['applyEvery', f.applyEvery(2)],
+    ['lookahead', f.lookahead(sgd(lr), { syncPeriod: 2 })],
+    ['emaParams', f.emaParams()],
+    ['reduceOnPlateau', f.reduceOnPlateau({ patience: 1 })],
+    ['masked', f.masked(adam(lr), {})],
+    ['multiTransform', f.multiTransform({ a: sgd(lr) }, {})],
+    ['injectHyperparams', f.injectHyperparams(adam)(lr)],
+    ['applyIfFinite', f.applyIfFinite(adam(lr))],
+  ]
+  it.each(cases)('%s', (_n, t) => {
+    let s = t.init({})
+    for (let k = 0; k < 4; k++) {
+      const [u, s2] = t.update({}, s, {}, { value: 1 })
+      expect(u).toEqual({})
+      f.dispose(s)
+      s = s2
+    }
+    f.dispose(s)
   })
 })
 

@@ -14,6 +14,7 @@ import * as t from 'io-ts'
 import { StructureError } from '../errors.js'
 import { add, clone, elementwise, mul, scope, sum } from '../tensor/ops.js'
 import { type Tensor, defineElementwise } from '../tensor/tensor.js'
+import * as tree from '../tree/index.js'
 
 /** State of `scaleByLbfgs`. */
 export interface ScaleByLbfgsState {
@@ -102,6 +103,10 @@ export const scaleByLbfgs = (options: ScaleByLbfgsOptions = {}): GradientTransfo
       leafRows([['updates', updates], ['params', p], ['state.params', state.params], ['state.updates', state.updates]])
       if (state.s.length !== state.y.length || state.s.length !== state.rho.length || state.s.length > memorySize) {
         throw new StructureError('s', `scaleByLbfgs: memory of ${state.s.length} s, ${state.y.length} y, ${state.rho.length} rho (memorySize ${memorySize})`)
+      }
+      if (tree.leaves(updates).length === 0) {
+        // nothing to precondition; the memory stays empty
+        return [updates, frozen({ ...state, count: count + 1 })] as const
       }
       return scope(() => {
         let s = state.s

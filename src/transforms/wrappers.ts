@@ -18,6 +18,7 @@ import type { GradientTransformation, Params, Schedule, UpdateExtras } from '../
 import { ranges, validate } from '../core/validate.js'
 import { HyperparameterError, StructureError, UnsupportedError } from '../errors.js'
 import { add, clone, elementwise, scope, sum } from '../tensor/ops.js'
+import { cpu } from '../tensor/cpu.js'
 import { Tensor, defineElementwise } from '../tensor/tensor.js'
 import * as tree from '../tree/index.js'
 import type { Tree } from '../tree/index.js'
@@ -234,7 +235,8 @@ const selectZeroOp = defineElementwise({ name: 'selectOrZero', inputs: ['ok', 'a
  * consecutive skips the step is applied anyway. Difference from Optax: the inner state's host-side
  * step counters (e.g. Adam's `count`) still advance on a skipped step, because deciding on the host
  * would need a read-back; a state whose structure changes between steps (L-BFGS filling its
- * memory) cannot be restored and throws UnsupportedError.
+ * memory) cannot be restored and throws UnsupportedError. The counters are tensors of shape []
+ * on the params' backend (the cpu for a tree without leaves).
  *
  * Defaults: maxConsecutiveErrors = Infinity (never give up).
  * Reference: Optax `apply_if_finite`.
@@ -251,8 +253,8 @@ export const applyIfFinite = <S>(
   const { maxConsecutiveErrors } = validate('applyIfFinite', { maxConsecutiveErrors: ranges.nonNegativeOrInfinity }, { maxConsecutiveErrors: Infinity, ...options })
   return frozen({
     init: (params: Params) => {
-      const b = (tree.leaves(params)[0] as Tensor | undefined)?.backend
-      if (!b) throw new StructureError('', 'applyIfFinite: params have no tensor leaf')
+      // the counters live with the params; a tree without leaves (nothing can be non-finite) keeps them on the cpu
+      const b = (tree.leaves(params).find((x) => x instanceof Tensor) as Tensor | undefined)?.backend ?? cpu
       return frozen({ notfiniteCount: b.fill([], 0), lastFinite: b.fill([], 1), totalNotfinite: b.fill([], 0), inner: inner.init(params) })
     },
     update: (updates: Params, state: ApplyIfFiniteState<S>, params?: Params, extra?: UpdateExtras) => {
