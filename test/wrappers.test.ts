@@ -273,6 +273,33 @@ const wrapped: [string, () => AnyTransformation][] = [
 ]
 for (const [name, make] of wrapped) checkTransformLaws(name, make, { backends, numRuns: 4 })
 
+describe('every wrapper and chain pass the update extras ({ value }) to what they wrap', () => {
+  const seen: unknown[] = []
+  const spy: GradientTransformation<Record<string, never>> = {
+    init: () => ({}),
+    update: (u, s, _p, extra) => {
+      seen.push(extra?.value)
+      return [u, s]
+    },
+  }
+  const cases: [string, AnyTransformation][] = [
+    ['chain', chain(identity(), spy)],
+    ['injectHyperparams', injectHyperparams((_o: { a: number }) => spy)({ a: 1 })],
+    ['masked', masked(spy, { w: true })],
+    ['multiTransform', multiTransform({ x: spy }, { w: 'x' })],
+    ['applyIfFinite', applyIfFinite(spy)],
+    ['multiSteps', multiSteps(spy, { everyK: 1 })],
+    ['lookahead', lookahead(spy)],
+  ]
+  it.each(cases)('%s', (_n, t) => {
+    seen.length = 0
+    const p = { w: fromArray([1], [1]) }
+    const [u, s] = t.update(p, t.init(p), p, { value: 42 })
+    expect(seen).toEqual([42])
+    dispose([p, u, s])
+  })
+})
+
 describe('wrapper errors', () => {
   it('name what was wrong', () => {
     expect(caught(() => multiSteps(identity(), { everyK: 0 })).message).toMatch(/everyK = 0/)
