@@ -284,3 +284,40 @@ describe('update checks its state and params before any device work', () => {
     f.dispose(s)
   })
 })
+
+describe('a tree that does not match the state or the params is named in the error', () => {
+  const p = { w: f.fromArray([1, 2], [2]), b: f.fromArray([1], [1]) }
+  const g = { w: f.fromArray([1, 2], [2]) }
+  // [transform, error when the updates lack a leaf of the state, error when the params lack one]
+  const cases: readonly [string, f.AnyTransformation, string, string | undefined][] = [
+    ['trace', f.trace(), 'updates vs state.trace: missing in the first tree', undefined],
+    ['ema', f.ema(), 'updates vs state.ema: missing in the first tree', undefined],
+    ['scaleByAdam', f.scaleByAdam(), 'updates vs state.mu: missing in the first tree', undefined],
+    ['scaleByAmsgrad', f.scaleByAmsgrad(), 'updates vs state.mu: missing in the first tree', undefined],
+    ['scaleByAdamax', f.scaleByAdamax(), 'updates vs state.mu: missing in the first tree', undefined],
+    ['scaleByRms', f.scaleByRms(), 'updates vs state.nu: missing in the first tree', undefined],
+    ['scaleByStddev', f.scaleByStddev(), 'updates vs state.mu: missing in the first tree', undefined],
+    ['scaleByRss', f.scaleByRss(), 'updates vs state.sumOfSquares: missing in the first tree', undefined],
+    ['scaleByAdadelta', f.scaleByAdadelta(), 'updates vs state.eG: missing in the first tree', undefined],
+    ['scaleByLion', f.scaleByLion(), 'updates vs state.mu: missing in the first tree', undefined],
+    ['scaleByRadam', f.scaleByRadam(), 'updates vs state.mu: missing in the first tree', undefined],
+    ['addDecayedWeights', f.addDecayedWeights({ weightDecay: 0.1 }), 'updates vs params: missing in the first tree', 'updates vs params: missing in the second tree'],
+    ['addL1Penalty', f.addL1Penalty({ l1: 0.1 }), 'updates vs params: missing in the first tree', 'updates vs params: missing in the second tree'],
+    ['scaleByTrustRatio', f.scaleByTrustRatio(), 'updates vs params: missing in the first tree', 'updates vs params: missing in the second tree'],
+    ['adaptiveGradClip', f.adaptiveGradClip(), 'updates vs params: missing in the first tree', 'updates vs params: missing in the second tree'],
+    ['keepParamsNonnegative', f.keepParamsNonnegative(), 'updates vs params: missing in the first tree', 'updates vs params: missing in the second tree'],
+    ['scaleByLbfgs', f.scaleByLbfgs(), 'updates vs params: missing in the first tree', 'updates vs params: missing in the second tree'],
+    ['multiSteps', f.multiSteps(f.sgd({ learningRate: 0.1 }), { everyK: 2 }), 'state.acc vs updates: missing in the second tree', undefined],
+    ['applyEvery', f.applyEvery(2), 'updates vs state.gradAcc: missing in the first tree', undefined],
+    ['lookahead', f.lookahead(f.sgd({ learningRate: 0.1 })), 'updates vs params: missing in the first tree', 'updates vs params: missing in the second tree'],
+    ['emaParams', f.emaParams(), 'state.ema vs updates: missing in the second tree', 'state.ema vs params: missing in the second tree'],
+  ]
+  it.each(cases)('%s', (_n, t, updatesError, paramsError) => {
+    const s = t.init(p)
+    const e = caught(() => t.update(g, s, p))
+    expect(e).toBeInstanceOf(f.StructureError)
+    expect(e.message).toBe(`tree structures differ at b: ${updatesError}`)
+    if (paramsError !== undefined) expect(caught(() => t.update(p, s, g)).message).toBe(`tree structures differ at b: ${paramsError}`)
+    f.dispose(s)
+  })
+})

@@ -398,6 +398,8 @@ export const lookahead = <S>(
     update: (updates: Params, state: LookaheadState<S>, params?: Params, extra?: UpdateExtras) => {
       const count = checkCount('lookahead', state.count) + 1
       const p = requireParams('lookahead', params)
+      // checked every step, not only at the sync steps that use them
+      leafRows([['updates', updates], ['params', p], ['state.slow', state.slow]])
       const [u, innerNext] = inner.update(updates, state.inner, p, extra)
       if (count % syncPeriod !== 0) return [u, frozen({ count, slow: state.slow, inner: innerNext })] as const
       const [slow, jump] = elementwiseTree(lookaheadOp, [['params', p], ['updates', u], ['state.slow', state.slow]], [slowStepSize])
