@@ -9,6 +9,7 @@ import {
   type Params,
   type Tensor,
   adam,
+  adamw,
   addDecayedWeights,
   applyEvery,
   applyIfFinite,
@@ -20,6 +21,7 @@ import {
   fromArray,
   identity,
   injectHyperparams,
+  lars,
   lookahead,
   masked,
   multiSteps,
@@ -63,6 +65,23 @@ describe.each(backends)('wrappers on $name', (backend) => {
       const r1 = await sameUpdates(injectHyperparams(adam)({ learningRate, b1: 0.8 }), adam({ learningRate, b1: 0.8 }), x, backend)
       return r1.ok ? sameUpdates(injectHyperparams(rmsprop)({ learningRate, momentum: 0.9, nesterov: true }), rmsprop({ learningRate, momentum: 0.9, nesterov: true }), x, backend) : r1
     }, 15))
+
+  it('injectHyperparams keeps masks (functions too) and conventions fixed, and injects only numbers and schedules', () =>
+    assertLaw(fc.tuple(sequenceArb(), lr), async ([x, a]) => {
+      const mask = (q: Params) => tree.map((t: Tensor) => t.shape.length > 1)(q)
+      const wd = (k: number) => 0.1 / (1 + k)
+      const o1 = { learningRate: a, weightDecay: wd, mask, convention: 'pytorch' as const }
+      const o2 = { learningRate: a, weightDecay: 0.01, weightDecayMask: mask, trustRatioMask: mask, nesterov: true }
+      const i1 = injectHyperparams(adamw)(o1)
+      const i2 = injectHyperparams(lars)(o2)
+      const p = toDevice(x.params, backend)
+      const [s1, s2] = [i1.init(p), i2.init(p)]
+      expect(Object.keys(s1.hyperparams).sort()).toEqual(['learningRate', 'weightDecay'])
+      expect(Object.keys(s2.hyperparams).sort()).toEqual(['learningRate', 'weightDecay'])
+      dispose([p, s1, s2])
+      const r = await sameUpdates(i1, adamw(o1), x, backend)
+      return r.ok ? sameUpdates(i2, lars(o2), x, backend) : r
+    }, 10))
 
   it('setting the learning rate through the state changes the next step exactly as a new constant would', () =>
     assertLaw(fc.tuple(sequenceArb({ maxSteps: 6 }), lr, lr, fc.integer({ min: 0, max: 3 })), async ([x, a, b, K]) => {

@@ -37,7 +37,8 @@ export interface InjectHyperparamsState<S> {
   readonly inner: S
 }
 
-const isStaticKey = (k: string) => /mask$/i.test(k) || k === 'convention'
+// masks may be functions too, but they are not schedules (conventions are strings, never injected)
+const isStaticKey = (k: string) => /mask$/i.test(k)
 
 /**
  * Moves the numeric hyperparameters of an optimizer into its state, so they can be read and set
