@@ -9,9 +9,16 @@
  * report that has it.
  *
  * Score = (killed + timed out) / (killed + timed out + survived + no coverage), as Stryker states
- * it; ignored mutants (static ones, see stryker.config.json) and compile errors are not counted.
+ * it; ignored mutants and compile errors are not counted.
+ *
+ * Static mutants: a mutant in module-level code (outside every function: kernel definitions,
+ * codec constructions) runs once, when the module is imported, before any mutant is active. Under
+ * vitest with `isolate: false` Stryker does not recognise them as static and reports them as
+ * survived, though no test could see them. This script finds them from the source (TypeScript's
+ * parser: no enclosing function) and reports them apart as `static`, outside the score.
  */
 import { readFileSync } from 'node:fs'
+import ts from 'typescript'
 
 interface Mutant {
   readonly mutatorName: string
@@ -40,7 +47,8 @@ interface Tally {
 }
 const tally = (): Tally => ({ killed: 0, survived: 0, noCoverage: 0, ignored: 0, errors: 0 })
 const add = (t: Tally, status: string): void => {
-  if (status === 'Killed' || status === 'Timeout') t.killed++
+  if (status === 'Static') t.ignored++
+  else if (status === 'Killed' || status === 'Timeout') t.killed++
   else if (status === 'Survived') t.survived++
   else if (status === 'NoCoverage') t.noCoverage++
   else if (status === 'Ignored') t.ignored++
@@ -51,16 +59,32 @@ const score = (t: Tally): string => {
   return n === 0 ? '  n/a' : `${((100 * t.killed) / n).toFixed(1).padStart(5)}%`
 }
 const row = (name: string, t: Tally): string =>
-  `${name.padEnd(34)} ${score(t)}  killed ${String(t.killed).padStart(4)}  survived ${String(t.survived).padStart(3)}  no cov ${String(t.noCoverage).padStart(3)}  ignored ${String(t.ignored).padStart(3)}  errors ${t.errors}`
+  `${name.padEnd(34)} ${score(t)}  killed ${String(t.killed).padStart(4)}  survived ${String(t.survived).padStart(3)}  no cov ${String(t.noCoverage).padStart(3)}  static ${String(t.ignored).padStart(3)}  errors ${t.errors}`
 
 const folders = new Map<string, Tally>()
 const files = new Map<string, Tally>()
 const total = tally()
 const survivors: string[] = []
+/** Whether the position (1-based line, 0-based column, as Stryker reports) lies outside every function. */
+const moduleLevel = (sf: ts.SourceFile, line: number, column: number): boolean => {
+  const pos = sf.getPositionOfLineAndCharacter(line - 1, column)
+  let inFunction = false
+  const visit = (node: ts.Node): void => {
+    if (pos < node.getStart(sf) || pos >= node.getEnd()) return
+    if (ts.isFunctionLike(node)) inFunction = true
+    else ts.forEachChild(node, visit)
+  }
+  ts.forEachChild(sf, visit)
+  return !inFunction
+}
+
 for (const [file, { source, mutants }] of Object.entries(report.files).sort(([a], [b]) => a.localeCompare(b))) {
   const folder = file.split('/').slice(0, -1).join('/')
   const lines = source.split('\n')
-  for (const m of mutants) {
+  const sf = ts.createSourceFile(file, source, ts.ScriptTarget.Latest, true)
+  for (const m0 of mutants) {
+    const { line, column } = m0.location.start
+    const m = m0.status === 'Survived' && moduleLevel(sf, line, column) ? { ...m0, status: 'Static' } : m0
     add(total, m.status)
     add(folders.get(folder) ?? folders.set(folder, tally()).get(folder)!, m.status)
     add(files.get(file) ?? files.set(file, tally()).get(file)!, m.status)
