@@ -15,7 +15,9 @@ import {
   tensorCodec,
   tupleCodec,
 } from '../src/index.js'
+import * as f from '../src/index.js'
 import { propertyParameters } from '../laws/runners.js'
+import { caught } from './helpers.js'
 
 const roundTrip = <A, O>(codec: { encode: (a: A) => O; decode: (u: unknown) => { _tag: string } }, a: A): A => {
   const r = codec.decode(JSON.parse(JSON.stringify(codec.encode(a)))) as { _tag: string; right: A }
@@ -134,5 +136,63 @@ describe('state codecs', () => {
     expect(new StateDecodeError('', null, 'x').message).toBe('invalid state at <root>: expected x, got null')
     const long = 'a'.repeat(500)
     expect(new StateDecodeError('0.mu', long, 'y').message).toBe(`invalid state at 0.mu: expected y, got ${JSON.stringify(long).slice(0, 120)}`)
+  })
+})
+
+describe("a state that is not an object is rejected with an error listing the state's fields", () => {
+  const p = { w: f.fromArray([1, -2], [2]), b: f.fromArray([3], [1]) }
+  const sgd = () => f.sgd({ learningRate: 0.1 })
+  const cases: readonly [string, f.AnyTransformation][] = [
+    ['clipByNorm', f.clipByNorm(1)],
+    ['clipByGlobalNorm', f.clipByGlobalNorm(1)],
+    ['clipByBlockRms', f.clipByBlockRms(1)],
+    ['adaptiveGradClip', f.adaptiveGradClip()],
+    ['clip', f.clip(1)],
+    ['addDecayedWeights', f.addDecayedWeights({ weightDecay: 0.1 })],
+    ['addL1Penalty', f.addL1Penalty({ l1: 0.1 })],
+    ['addElasticNet', f.addElasticNet({ l1: 0.1, l2: 0.1 })],
+    ['scaleByLbfgs', f.scaleByLbfgs()],
+    ['addNoise', f.addNoise()],
+    ['centralize', f.centralize()],
+    ['keepParamsNonnegative', f.keepParamsNonnegative()],
+    ['zeroNans', f.zeroNans()],
+    ['scaleBySign', f.scaleBySign()],
+    ['trace', f.trace({ decay: 0.9 })],
+    ['ema', f.ema()],
+    ['scaleByAdam', f.scaleByAdam()],
+    ['scaleByAmsgrad', f.scaleByAmsgrad()],
+    ['scaleByAdamax', f.scaleByAdamax()],
+    ['scaleByRms', f.scaleByRms()],
+    ['scaleByStddev', f.scaleByStddev()],
+    ['scaleByRss', f.scaleByRss()],
+    ['scaleByAdadelta', f.scaleByAdadelta()],
+    ['scaleByLion', f.scaleByLion()],
+    ['scaleByRadam', f.scaleByRadam()],
+    ['scaleByTrustRatio', f.scaleByTrustRatio()],
+    ['scale', f.scale(2)],
+    ['scaleBySchedule', f.scaleBySchedule(f.constant(0.1))],
+    ['scaleByLearningRate', f.scaleByLearningRate(0.1)],
+    ['injectHyperparams', f.injectHyperparams((o: { learningRate: number }) => f.sgd(o))({ learningRate: 0.1 })],
+    ['masked', f.masked(sgd(), { w: true, b: false })],
+    ['freeze', f.freeze({ w: true, b: false })],
+    ['multiTransform', f.multiTransform({ a: sgd(), b: f.identity() }, { w: 'a', b: 'b' })],
+    ['applyIfFinite', f.applyIfFinite(sgd())],
+    ['multiSteps', f.multiSteps(sgd(), { everyK: 2 })],
+    ['applyEvery', f.applyEvery(2)],
+    ['lookahead', f.lookahead(sgd())],
+    ['emaParams', f.emaParams()],
+    ['reduceOnPlateau', f.reduceOnPlateau()],
+  ]
+  it.each(cases)('%s', async (_name, t) => {
+    const s = t.init(p)
+    const keys = Object.keys((await f.saveState(t, s)) as Record<string, unknown>).sort()
+    for (const bad of [42, null, 'x']) {
+      const e = caught(() => f.loadState(t, bad))
+      expect(e).toBeInstanceOf(StateDecodeError)
+      const m = /^invalid state at <root>: expected \{ ?(.*?) ?\}, got (.*)$/.exec(e.message)
+      expect(m?.[2]).toBe(JSON.stringify(bad))
+      expect(m![1] === '' ? [] : m![1]!.split(', ').sort()).toEqual(keys)
+    }
+    f.dispose(s)
   })
 })

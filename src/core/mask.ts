@@ -11,13 +11,14 @@ import type { Params } from './types.js'
 export type Mask = Tree<boolean> | ((params: Params) => Tree<boolean>)
 
 /**
- * The mask as one boolean per leaf of `reference`, in leaf order; throws a StructureError naming
- * the first differing path, or the path of a non-boolean leaf.
+ * The mask as one boolean per leaf of `reference` (the updates, or the params at init: errors call
+ * it `referenceName`), in leaf order; throws a StructureError naming the first differing path, or
+ * the path of a non-boolean leaf.
  */
-export const maskLeaves = (transform: string, mask: Mask | undefined, reference: Params, params: Params | undefined): boolean[] => {
+export const maskLeaves = (transform: string, mask: Mask | undefined, reference: Params, params: Params | undefined, referenceName = 'updates'): boolean[] => {
   if (mask === undefined) return tree.leaves(reference).map(() => true)
   const m = typeof mask === 'function' ? mask((params ?? reference) as Params) : mask
-  tree.assertSameStructure(reference, m, `${transform}: updates vs mask`)
+  tree.assertSameStructure(reference, m, `${transform}: ${referenceName} vs mask`)
   const paths = tree.paths(m)
   return tree.leaves(m).map((b, i) => {
     if (typeof b !== 'boolean') throw new StructureError(paths[i]!, `${transform}: mask leaves must be booleans, got ${String(b)}`)

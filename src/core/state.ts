@@ -13,6 +13,7 @@ import { readTree } from '../tensor/ops.js'
 import { type Backend, Tensor, shapeSize } from '../tensor/tensor.js'
 import * as tree from '../tree/index.js'
 import type { GradientTransformation } from './types.js'
+import { refinement } from './validate.js'
 
 /** A tensor read back to the host, the leaf of a state's host form. */
 export class StoredTensor {
@@ -50,12 +51,7 @@ const fromBase64 = (s: string): Float32Array | undefined => {
 const isShape = (u: unknown): u is number[] => Array.isArray(u) && u.every((d) => Number.isInteger(d) && d >= 0)
 
 /** Codec of a step counter. */
-export const countCodec = new t.Type<number, number, unknown>(
-  'an integer ≥ 0',
-  (u): u is number => typeof u === 'number' && Number.isInteger(u) && u >= 0,
-  (u, c) => (typeof u === 'number' && Number.isInteger(u) && u >= 0 ? t.success(u) : t.failure(u, c)),
-  t.identity,
-)
+export const countCodec = refinement('an integer ≥ 0', (u): u is number => typeof u === 'number' && Number.isInteger(u) && u >= 0)
 
 /** Codec of one tensor: host `StoredTensor` ⇄ `TensorJson`, checking that the data fills the shape. */
 export const tensorCodec = new t.Type<StoredTensor, TensorJson, unknown>(

@@ -8,13 +8,14 @@ import * as t from 'io-ts'
 import { HyperparameterError } from '../errors.js'
 import type { ScalarOrSchedule } from './types.js'
 
-const number = (name: string, ok: (n: number) => boolean) =>
-  new t.Type<number, number, unknown>(
-    name,
-    (u): u is number => typeof u === 'number' && ok(u),
-    (u, c) => (typeof u === 'number' && ok(u) ? t.success(u) : t.failure(u, c)),
-    t.identity,
-  )
+/**
+ * A codec from one predicate, which its `is` and its `validate` share (so the two cannot drift
+ * apart); `name` is the description of what the predicate accepts, used in error messages.
+ */
+export const refinement = <A>(name: string, is: (u: unknown) => u is A): t.Type<A, A, unknown> =>
+  new t.Type<A, A, unknown>(name, is, (u, c) => (is(u) ? t.success(u) : t.failure(u, c)), t.identity)
+
+const number = (name: string, ok: (n: number) => boolean) => refinement(name, (u): u is number => typeof u === 'number' && ok(u))
 
 /** Codecs for the usual hyperparameter ranges; each name states the range. */
 export const ranges = {
@@ -34,19 +35,12 @@ export const ranges = {
   boolean: t.boolean,
 } as const
 
-const scheduleCodec = new t.Type<(step: number) => number, (step: number) => number, unknown>(
-  'a schedule (step) => number',
-  (u): u is (step: number) => number => typeof u === 'function',
-  (u, c) => (typeof u === 'function' ? t.success(u as (step: number) => number) : t.failure(u, c)),
-  t.identity,
-)
+const scheduleCodec = refinement('a schedule (step) => number', (u): u is (step: number) => number => typeof u === 'function')
 
 /** A non-negative number or a schedule; the schedule's values are checked when it is evaluated. */
-export const nonNegativeOrSchedule = new t.Type<ScalarOrSchedule, ScalarOrSchedule, unknown>(
+export const nonNegativeOrSchedule = refinement(
   'a finite number ≥ 0 or a schedule (step) => number',
   (u): u is ScalarOrSchedule => ranges.nonNegative.is(u) || scheduleCodec.is(u),
-  (u, c) => (ranges.nonNegative.is(u) || scheduleCodec.is(u) ? t.success(u as ScalarOrSchedule) : t.failure(u, c)),
-  t.identity,
 )
 
 /**

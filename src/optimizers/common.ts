@@ -1,10 +1,9 @@
 /**
  * @internal What the optimizer aliases share: the `convention` option and the chain they return.
  */
-import * as t from 'io-ts'
 import { type AnyTransformation, chain, identity } from '../core/base.js'
 import type { GradientTransformation } from '../core/types.js'
-import { validate } from '../core/validate.js'
+import { refinement, validate } from '../core/validate.js'
 import { HyperparameterError } from '../errors.js'
 import { trace } from '../transforms/moments.js'
 
@@ -21,12 +20,7 @@ export type OptimizerState = readonly unknown[]
 export type Optimizer = GradientTransformation<OptimizerState>
 
 export const conventionCodec = (optimizer: string, allowed: readonly Convention[]) =>
-  new t.Type<Convention, Convention, unknown>(
-    `one of ${allowed.map((c) => `'${c}'`).join(', ')} (the conventions ${optimizer} supports)`,
-    (u): u is Convention => allowed.includes(u as Convention),
-    (u, c) => (allowed.includes(u as Convention) ? t.success(u as Convention) : t.failure(u, c)),
-    t.identity,
-  )
+  refinement(`one of ${allowed.map((c) => `'${c}'`).join(', ')} (the conventions ${optimizer} supports)`, (u): u is Convention => allowed.includes(u as Convention))
 
 /** The convention asked for (default 'optax'), or a HyperparameterError listing the supported ones. */
 export const conventionOf = (optimizer: string, conventions: readonly Convention[], options: { readonly convention?: Convention } | undefined): Convention =>

@@ -10,10 +10,9 @@
 import { checkCount, frozen, mapLeaves, requireParams } from '../core/internal.js'
 import { type Mask, maskLeaves } from '../core/mask.js'
 import type { GradientTransformation, Params, ScalarOrSchedule } from '../core/types.js'
-import { evaluate, nonNegativeOrSchedule, validate } from '../core/validate.js'
+import { evaluate, nonNegativeOrSchedule, refinement, validate } from '../core/validate.js'
 import { elementwise } from '../tensor/ops.js'
 import { defineElementwise } from '../tensor/tensor.js'
-import * as t from 'io-ts'
 import { countStateCodec } from './scaling.js'
 
 /** State of the decay transforms: the step count (for schedules). */
@@ -21,11 +20,9 @@ export interface DecayState {
   readonly count: number
 }
 
-const maskCodec = new t.Type<Mask | undefined, Mask | undefined, unknown>(
+const maskCodec = refinement(
   'a tree of booleans shaped like the params, a function params => such a tree, or undefined',
   (u): u is Mask | undefined => u === undefined || typeof u === 'function' || typeof u === 'object' || typeof u === 'boolean',
-  (u, c) => (u === undefined || typeof u === 'function' || typeof u === 'object' || typeof u === 'boolean' ? t.success(u as Mask | undefined) : t.failure(u, c)),
-  t.identity,
 )
 
 const penaltyOp = defineElementwise({

@@ -115,7 +115,7 @@ export interface MaskedState<S> {
  */
 export const masked = <S>(inner: GradientTransformation<S>, mask: Mask): GradientTransformation<MaskedState<S>> =>
   frozen({
-    init: (params: Params) => frozen({ inner: inner.init(select(params, maskLeaves('masked', mask, params, params))) }),
+    init: (params: Params) => frozen({ inner: inner.init(select(params, maskLeaves('masked', mask, params, params, 'params'))) }),
     update: (updates: Params, state: MaskedState<S>, params?: Params, extra?: UpdateExtras) => {
       const on = maskLeaves('masked', mask, updates, params)
       if (params !== undefined) tree.assertSameStructure(updates, params, 'masked: updates vs params')
@@ -153,7 +153,7 @@ const labelLeaves = (labels: Labels, reference: Params, params: Params | undefin
   tree.assertSameStructure(reference, l, 'multiTransform: updates vs labels')
   const paths = tree.paths(l)
   return tree.leaves(l).map((x, i) => {
-    if (typeof x !== 'string' || !known.includes(x)) {
+    if (!known.includes(x)) {
       throw new StructureError(paths[i]!, `multiTransform: label ${JSON.stringify(x)} has no transformation (labels: ${known.join(', ')})`)
     }
     return x
@@ -347,9 +347,10 @@ export const applyEvery = (k = 1): GradientTransformation<ApplyEveryState> => {
     init: (params: Params) => frozen({ count: 0, gradAcc: zerosLikeTree(params) }),
     update: (updates: Params, state: ApplyEveryState) => {
       const count = checkCount('applyEvery', state.count)
-      const [acc] = elementwiseTree(accumulateOp, [['updates', updates], ['state.gradAcc', state.gradAcc]], [count % k === 0 ? 0 : 1])
-      const emit = count % k === k - 1
-      return [emit ? mapLeaves([['state.gradAcc', acc!]], 1, ([x], path) => [clone(x!, path)])[0]! : zerosLikeTree(updates), frozen({ count: (count + 1) % k, gradAcc: acc! })] as const
+      const phase = count % k
+      const [acc] = elementwiseTree(accumulateOp, [['updates', updates], ['state.gradAcc', state.gradAcc]], [phase === 0 ? 0 : 1])
+      const emit = phase === k - 1
+      return [emit ? mapLeaves([['state.gradAcc', acc!]], 1, ([x], path) => [clone(x!, path)])[0]! : zerosLikeTree(updates), frozen({ count: (phase + 1) % k, gradAcc: acc! })] as const
     },
     stateCodec: t.strict({ count: countCodec, gradAcc: paramsCodec }, '{ count, gradAcc }'),
   })
