@@ -12,6 +12,7 @@ import {
   ShapeError,
   StructureError,
   type Params,
+  applyUpdates,
   type Tensor,
   adam,
   adaptiveGradClip,
@@ -198,6 +199,24 @@ describe.each(backends)('primitives against their references on $name', (backend
       expect(e.message).toMatch(/^tree structures differ at s: scaleByLbfgs: memory of \d s, \d y, \d rho \(memorySize 1\)$/)
     }
     dispose([p, s0, u1, s1, u2, s2])
+  })
+
+  it('scaleByLbfgs: the first step returns a copy of g and adds no pair; the memory then holds the last memorySize pairs', () => {
+    const t = scaleByLbfgs({ memorySize: 2 })
+    let p: Params = { w: fromArray([1, 2], [2], backend) }
+    let s = t.init(p)
+    const lengths: number[] = []
+    for (let k = 0; k < 4; k++) {
+      const g = tree.map((x: Tensor) => fromArray([0.5 * (k + 1), -0.25], x.shape, backend))(p) as Params
+      const [u, s2] = t.update(g, s, p)
+      if (k === 0) expect((u as { w: Tensor }).w).not.toBe((g as { w: Tensor }).w)
+      lengths.push(s2.s.length)
+      const p2: Params = applyUpdates(p, tree.map((x: Tensor) => fromArray([-0.1 * (k + 1), 0.2], x.shape, backend))(u) as Params)
+      dispose([g, u, s, p])
+      ;[s, p] = [s2, p2]
+    }
+    expect(lengths).toEqual([0, 1, 2, 2])
+    dispose([p, s])
   })
 
   it('transforms that need params say so', () => {

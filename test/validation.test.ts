@@ -24,12 +24,12 @@ const NON_NEG_INT = 'an integer ≥ 0'
 const SEED = 'an integer in [0, 2^53)'
 const BOOL = 'boolean'
 const LR = 'a finite number ≥ 0 or a schedule (step) => number'
-/** A field whose codec accepts anything (masks) or is checked elsewhere: listed, not NaN-checked. */
-const ANY = null
+/** A mask option: a boolean, a tree or a function; a number, a string or null is rejected when built. */
+const MASK = 'a tree of booleans shaped like the params, a function params => such a tree, or undefined'
 /** The convention field of an optimizer, checked with its own case below. */
 const CONVENTION = 'convention'
 
-type Expected = string | null
+type Expected = string
 interface Case {
   readonly name: string
   /** Builds with these options (merged over `valid`). */
@@ -80,12 +80,12 @@ const cases: readonly Case[] = [
   { name: 'scaleByAdadelta', build: (o) => f.scaleByAdadelta(o), valid: {}, fields: { rho: UNIT, eps: POS } },
   { name: 'scaleByLion', build: (o) => f.scaleByLion(o), valid: {}, fields: { b1: UNIT, b2: UNIT } },
   { name: 'scaleByRadam', build: (o) => f.scaleByRadam(o), valid: {}, fields: { b1: UNIT, b2: UNIT, eps: NON_NEG, epsRoot: NON_NEG, threshold: FINITE } },
-  { name: 'scaleByTrustRatio', build: (o) => f.scaleByTrustRatio(o), valid: {}, fields: { minNorm: NON_NEG, trustCoefficient: NON_NEG, eps: NON_NEG, mask: ANY } },
+  { name: 'scaleByTrustRatio', build: (o) => f.scaleByTrustRatio(o), valid: {}, fields: { minNorm: NON_NEG, trustCoefficient: NON_NEG, eps: NON_NEG, mask: MASK } },
   { name: 'scaleByLbfgs', build: (o) => f.scaleByLbfgs(o), valid: {}, fields: { memorySize: POS_INT, scaleInitPrecond: BOOL } },
   { name: 'addNoise', build: (o) => f.addNoise(o), valid: {}, fields: { eta: NON_NEG, gamma: NON_NEG, seed: SEED } },
-  { name: 'addDecayedWeights', build: (o) => f.addDecayedWeights(o), valid: {}, fields: { weightDecay: LR, mask: ANY } },
-  { name: 'addL1Penalty', build: (o) => f.addL1Penalty(o as Any), valid: { l1: 0.1 }, fields: { l1: LR, mask: ANY } },
-  { name: 'addElasticNet', build: (o) => f.addElasticNet(o as Any), valid: { l1: 0.1, l2: 0.1 }, fields: { l1: LR, l2: LR, mask: ANY } },
+  { name: 'addDecayedWeights', build: (o) => f.addDecayedWeights(o), valid: {}, fields: { weightDecay: LR, mask: MASK } },
+  { name: 'addL1Penalty', build: (o) => f.addL1Penalty(o as Any), valid: { l1: 0.1 }, fields: { l1: LR, mask: MASK } },
+  { name: 'addElasticNet', build: (o) => f.addElasticNet(o as Any), valid: { l1: 0.1, l2: 0.1 }, fields: { l1: LR, l2: LR, mask: MASK } },
   // wrappers
   { name: 'applyIfFinite', build: (o) => f.applyIfFinite(inner, o), valid: {}, fields: { maxConsecutiveErrors: NON_NEG_INF } },
   { name: 'multiSteps', build: (o) => f.multiSteps(inner, o as Any), valid: { everyK: 2 }, fields: { everyK: POS_INT } },
@@ -111,18 +111,18 @@ const cases: readonly Case[] = [
   },
   { name: 'adadelta', build: (o) => f.adadelta(o as Any), valid: lr, fields: { learningRate: LR, rho: UNIT, eps: POS, convention: CONVENTION }, conventions: four },
   { name: 'adam', build: (o) => f.adam(o as Any), valid: lr, fields: adamFields, conventions: four },
-  { name: 'adamw', build: (o) => f.adamw(o as Any), valid: lr, fields: { ...adamFields, weightDecay: LR, mask: ANY }, conventions: ['optax', 'pytorch', 'keras'] },
+  { name: 'adamw', build: (o) => f.adamw(o as Any), valid: lr, fields: { ...adamFields, weightDecay: LR, mask: MASK }, conventions: ['optax', 'pytorch', 'keras'] },
   { name: 'nadam', build: (o) => f.nadam(o as Any), valid: lr, fields: adamFields, conventions: ['optax'] },
   { name: 'amsgrad', build: (o) => f.amsgrad(o as Any), valid: lr, fields: adamFields, conventions: ['optax', 'pytorch', 'keras'] },
   { name: 'adamax', build: (o) => f.adamax(o as Any), valid: lr, fields: { learningRate: LR, b1: UNIT, b2: UNIT, eps: NON_NEG, convention: CONVENTION }, conventions: four },
   { name: 'radam', build: (o) => f.radam(o as Any), valid: lr, fields: { ...adamFields, threshold: FINITE }, conventions: ['optax'] },
-  { name: 'lion', build: (o) => f.lion(o as Any), valid: lr, fields: { learningRate: LR, b1: UNIT, b2: UNIT, weightDecay: LR, mask: ANY } },
-  { name: 'lamb', build: (o) => f.lamb(o as Any), valid: lr, fields: { learningRate: LR, b1: UNIT, b2: UNIT, eps: NON_NEG, epsRoot: NON_NEG, weightDecay: LR, mask: ANY } },
+  { name: 'lion', build: (o) => f.lion(o as Any), valid: lr, fields: { learningRate: LR, b1: UNIT, b2: UNIT, weightDecay: LR, mask: MASK } },
+  { name: 'lamb', build: (o) => f.lamb(o as Any), valid: lr, fields: { learningRate: LR, b1: UNIT, b2: UNIT, eps: NON_NEG, epsRoot: NON_NEG, weightDecay: LR, mask: MASK } },
   {
     name: 'lars',
     build: (o) => f.lars(o as Any),
     valid: lr,
-    fields: { learningRate: LR, weightDecay: LR, weightDecayMask: ANY, trustCoefficient: NON_NEG, eps: NON_NEG, trustRatioMask: ANY, momentum: UNIT, nesterov: BOOL },
+    fields: { learningRate: LR, weightDecay: LR, weightDecayMask: MASK, trustCoefficient: NON_NEG, eps: NON_NEG, trustRatioMask: MASK, momentum: UNIT, nesterov: BOOL },
   },
   { name: 'lbfgs', build: (o) => f.lbfgs(o as Any), valid: {}, fields: { learningRate: LR, memorySize: POS_INT, scaleInitPrecond: BOOL } },
   // schedules
@@ -170,7 +170,15 @@ describe('every builder validates every field when it is built', () => {
   it.each(cases.map((c) => [`${c.name}(${Object.keys(c.fields).join(', ')})`, c] as const))('%s', (_n, c) => {
     expect(() => c.build(c.valid)).not.toThrow()
     for (const [field, expected] of Object.entries(c.fields)) {
-      if (expected === ANY || expected === CONVENTION) continue
+      if (expected === CONVENTION) continue
+      if (expected === MASK) {
+        for (const ok of [undefined, true, { w: false }, [true], () => true]) expect(() => c.build({ ...c.valid, [field]: ok })).not.toThrow()
+        for (const bad of [0, 'w', null]) {
+          const e = hyperparameterError(() => c.build({ ...c.valid, [field]: bad }))
+          expect([e.transform, e.field, e.value, e.expected]).toEqual([c.name, field, bad, MASK])
+        }
+        continue
+      }
       const e = hyperparameterError(() => c.build({ ...c.valid, [field]: Number.NaN }))
       expect([e.transform, e.field, e.expected]).toEqual([c.name, field, expected])
       expect(e.message).toBe(`${c.name}: ${field} = NaN is invalid; expected ${expected}`)

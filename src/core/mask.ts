@@ -6,9 +6,20 @@ import { StructureError } from '../errors.js'
 import * as tree from '../tree/index.js'
 import type { Tree } from '../tree/index.js'
 import type { Params } from './types.js'
+import { refinement } from './validate.js'
 
 /** A boolean tree shaped like the params, or a function computing it from the params. */
 export type Mask = Tree<boolean> | ((params: Params) => Tree<boolean>)
+
+/**
+ * Codec of a mask option, checked when a transform is built: a boolean, a tree (object or array)
+ * or a function, or undefined (every leaf). The tree's leaves are checked against the params when
+ * it is used, by `maskLeaves`.
+ */
+export const maskCodec = refinement(
+  'a tree of booleans shaped like the params, a function params => such a tree, or undefined',
+  (u): u is Mask | undefined => u === undefined || typeof u === 'function' || typeof u === 'boolean' || (typeof u === 'object' && u !== null),
+)
 
 /**
  * The mask as one boolean per leaf of `reference` (the updates, or the params at init: errors call

@@ -5,14 +5,13 @@
  * References: seed 000_33f4fbf331723dec.txt ("Adam: Algorithm"); Kingma & Ba 2015; Loshchilov &
  * Hutter 2019; Dozat 2016; Reddi et al. 2018; Liu et al. 2020.
  */
-import { type Mask } from '../core/mask.js'
+import { type Mask, maskCodec } from '../core/mask.js'
 import type { ScalarOrSchedule } from '../core/types.js'
 import { nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
 import { addDecayedWeights } from '../transforms/decay.js'
 import { rawAdam, rawAdamax, rawAmsgrad, rawRadam } from '../transforms/raw.js'
 import { scaleByLearningRate } from '../transforms/scaling.js'
 import { type Convention, type Optimizer, conventionCodec, conventionOf, optimizer } from './common.js'
-import * as t from 'io-ts'
 
 /** Options of `adam`. */
 export interface AdamOptions {
@@ -87,7 +86,7 @@ export const adamw = (options: AdamwOptions): Optimizer => {
   const c = conventionOf('adamw', conventions, options)
   const o = validate(
     'adamw',
-    { ...adamCodecs('adamw', conventions), weightDecay: nonNegativeOrSchedule, mask: t.unknown },
+    { ...adamCodecs('adamw', conventions), weightDecay: nonNegativeOrSchedule, mask: maskCodec },
     { ...adamDefaults(c), weightDecay: c === 'pytorch' ? 1e-2 : c === 'keras' ? 4e-3 : 1e-4, ...options },
   )
   return optimizer(

@@ -4,7 +4,7 @@
  * References: Chen et al. 2023 (Lion); You et al. 2020 (LAMB); You et al. 2017 (LARS); Nocedal &
  * Wright 2006 (L-BFGS); seed 003_3f666a11de5b95b1.txt (second-order methods).
  */
-import { type Mask } from '../core/mask.js'
+import { type Mask, maskCodec } from '../core/mask.js'
 import type { ScalarOrSchedule } from '../core/types.js'
 import { nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
 import { addDecayedWeights } from '../transforms/decay.js'
@@ -13,7 +13,6 @@ import { rawAdam, rawLion } from '../transforms/raw.js'
 import { scaleByLearningRate } from '../transforms/scaling.js'
 import { scaleByTrustRatio } from '../transforms/trust.js'
 import { type Optimizer, momentumOrIdentity, optimizer } from './common.js'
-import * as t from 'io-ts'
 
 const maskOption = (mask: unknown) => (mask === undefined ? {} : { mask: mask as Mask })
 
@@ -46,7 +45,7 @@ export interface LionOptions {
 export const lion = (options: LionOptions): Optimizer => {
   const o = validate(
     'lion',
-    { learningRate: nonNegativeOrSchedule, b1: ranges.unitInterval, b2: ranges.unitInterval, weightDecay: nonNegativeOrSchedule, mask: t.unknown },
+    { learningRate: nonNegativeOrSchedule, b1: ranges.unitInterval, b2: ranges.unitInterval, weightDecay: nonNegativeOrSchedule, mask: maskCodec },
     { b1: 0.9, b2: 0.99, weightDecay: 1e-3, ...options },
   )
   return optimizer(rawLion(o.b1, o.b2), addDecayedWeights({ weightDecay: o.weightDecay, ...maskOption(o.mask) }), scaleByLearningRate(o.learningRate))
@@ -81,7 +80,7 @@ export interface LambOptions {
 export const lamb = (options: LambOptions): Optimizer => {
   const o = validate(
     'lamb',
-    { learningRate: nonNegativeOrSchedule, b1: ranges.unitInterval, b2: ranges.unitInterval, eps: ranges.nonNegative, epsRoot: ranges.nonNegative, weightDecay: nonNegativeOrSchedule, mask: t.unknown },
+    { learningRate: nonNegativeOrSchedule, b1: ranges.unitInterval, b2: ranges.unitInterval, eps: ranges.nonNegative, epsRoot: ranges.nonNegative, weightDecay: nonNegativeOrSchedule, mask: maskCodec },
     { b1: 0.9, b2: 0.999, eps: 1e-6, epsRoot: 0, weightDecay: 0, ...options },
   )
   return optimizer(
@@ -130,10 +129,10 @@ export const lars = (options: LarsOptions): Optimizer => {
     {
       learningRate: nonNegativeOrSchedule,
       weightDecay: nonNegativeOrSchedule,
-      weightDecayMask: t.unknown,
+      weightDecayMask: maskCodec,
       trustCoefficient: ranges.nonNegative,
       eps: ranges.nonNegative,
-      trustRatioMask: t.unknown,
+      trustRatioMask: maskCodec,
       momentum: ranges.unitInterval,
       nesterov: ranges.boolean,
     },

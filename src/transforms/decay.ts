@@ -8,9 +8,9 @@
  * weight decay); Optax `add_decayed_weights`.
  */
 import { checkCount, frozen, mapLeaves, requireParams } from '../core/internal.js'
-import { type Mask, maskLeaves } from '../core/mask.js'
+import { type Mask, maskCodec, maskLeaves } from '../core/mask.js'
 import type { GradientTransformation, Params, ScalarOrSchedule } from '../core/types.js'
-import { evaluate, nonNegativeOrSchedule, refinement, validate } from '../core/validate.js'
+import { evaluate, nonNegativeOrSchedule, validate } from '../core/validate.js'
 import { elementwise } from '../tensor/ops.js'
 import { defineElementwise } from '../tensor/tensor.js'
 import { countStateCodec } from './scaling.js'
@@ -20,10 +20,6 @@ export interface DecayState {
   readonly count: number
 }
 
-const maskCodec = refinement(
-  'a tree of booleans shaped like the params, a function params => such a tree, or undefined',
-  (u): u is Mask | undefined => u === undefined || typeof u === 'function' || typeof u === 'object' || typeof u === 'boolean',
-)
 
 const penaltyOp = defineElementwise({
   name: 'addPenalty',

@@ -6,13 +6,12 @@
  */
 import { stateless } from '../core/base.js'
 import { mapLeaves, requireParams } from '../core/internal.js'
-import { type Mask, maskLeaves } from '../core/mask.js'
+import { type Mask, maskCodec, maskLeaves } from '../core/mask.js'
 import type { EmptyState, GradientTransformation } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
 import { elementwise, scope } from '../tensor/ops.js'
 import { defineElementwise } from '../tensor/tensor.js'
 import { l2Norm } from './clipping.js'
-import * as t from 'io-ts'
 
 /** Options of `scaleByTrustRatio`. */
 export interface ScaleByTrustRatioOptions {
@@ -52,7 +51,7 @@ const trustOp = defineElementwise({
 export const scaleByTrustRatio = (options: ScaleByTrustRatioOptions = {}): GradientTransformation<EmptyState> => {
   const { minNorm, trustCoefficient, eps, mask } = validate(
     'scaleByTrustRatio',
-    { minNorm: ranges.nonNegative, trustCoefficient: ranges.nonNegative, eps: ranges.nonNegative, mask: t.unknown },
+    { minNorm: ranges.nonNegative, trustCoefficient: ranges.nonNegative, eps: ranges.nonNegative, mask: maskCodec },
     { minNorm: 0, trustCoefficient: 1, eps: 0, ...options },
   )
   return stateless((updates, params) => {
