@@ -329,3 +329,42 @@ describe('a tree that does not match the state or the params is named in the err
     f.dispose(s)
   })
 })
+
+describe('constraints between fields are checked when a schedule is built', () => {
+  const cases: readonly [string, () => unknown, readonly [string, string, unknown, string]][] = [
+    ['piecewiseConstant: one value too few', () => f.piecewiseConstant({ boundaries: [1, 2], values: [1, 2] }), ['piecewiseConstant', 'values', [1, 2], 'an array of 3 numbers (one more than boundaries)']],
+    ['piecewiseConstant: one value too many', () => f.piecewiseConstant({ boundaries: [1], values: [1, 2, 3] }), ['piecewiseConstant', 'values', [1, 2, 3], 'an array of 2 numbers (one more than boundaries)']],
+    ['piecewiseConstant: equal boundaries', () => f.piecewiseConstant({ boundaries: [1, 5, 5], values: [1, 2, 3, 4] }), ['piecewiseConstant', 'boundaries.2', 5, 'a number > 5 (strictly increasing)']],
+    ['piecewiseConstant: decreasing boundaries', () => f.piecewiseConstant({ boundaries: [3, 2], values: [1, 2, 3] }), ['piecewiseConstant', 'boundaries.1', 2, 'a number > 3 (strictly increasing)']],
+    ['joinSchedules: one boundary too many', () => f.joinSchedules([f.constant(1), f.constant(2)], [1, 2]), ['joinSchedules', 'boundaries', [1, 2], 'an array of 1 boundaries (one fewer than schedules)']],
+    ['joinSchedules: equal boundaries', () => f.joinSchedules([f.constant(1), f.constant(2), f.constant(3), f.constant(4)], [1, 4, 4]), ['joinSchedules', 'boundaries.2', 4, 'an integer > 4 (strictly increasing)']],
+    ['joinSchedules: decreasing boundaries', () => f.joinSchedules([f.constant(1), f.constant(2), f.constant(3)], [5, 2]), ['joinSchedules', 'boundaries.1', 2, 'an integer > 5 (strictly increasing)']],
+    ['warmupCosineDecay: decaySteps = warmupSteps', () => f.warmupCosineDecay({ peak: 1, warmupSteps: 5, decaySteps: 5 }), ['warmupCosineDecay', 'decaySteps', 5, 'an integer > warmupSteps (5)']],
+    ['warmupCosineDecay: end above peak', () => f.warmupCosineDecay({ peak: 1, warmupSteps: 1, decaySteps: 5, end: 1.5 }), ['warmupCosineDecay', 'end', 1.5, 'a value between 0 and peak (1)']],
+    ['warmupCosineDecay: end of the other sign', () => f.warmupCosineDecay({ peak: 1, warmupSteps: 1, decaySteps: 5, end: -0.5 }), ['warmupCosineDecay', 'end', -0.5, 'a value between 0 and peak (1)']],
+    ['warmupCosineDecay: peak 0, end not', () => f.warmupCosineDecay({ peak: 0, warmupSteps: 1, decaySteps: 5, end: 0.5 }), ['warmupCosineDecay', 'end', 0.5, 'a value between 0 and peak (0)']],
+    ['sgdr: min above max', () => f.sgdr({ max: 1, min: 1.5, period: 10 }), ['sgdr', 'min', 1.5, 'a number ≤ max (1)']],
+  ]
+  it.each(cases)('%s', (_n, build, [transform, field, value, expected]) => {
+    const e = hyperparameterError(build)
+    expect([e.transform, e.field, e.value, e.expected]).toEqual([transform, field, value, expected])
+  })
+
+  it('the values at the edge of each constraint are accepted and evaluate as documented', () => {
+    expect(f.piecewiseConstant({ boundaries: [], values: [3] })(7)).toBe(3)
+    // Keras' convention: values[i] for boundaries[i-1] < step ≤ boundaries[i]
+    expect([0, 1, 2, 3].map(f.piecewiseConstant({ boundaries: [1, 2], values: [1, 2, 3] }))).toEqual([1, 1, 2, 3])
+    expect([0, 1, 2, 3].map(f.joinSchedules([f.constant(1), (k: number) => 10 + k, (k: number) => 20 + k], [1, 2]))).toEqual([1, 10, 20, 21])
+    expect(f.joinSchedules([(k: number) => k], [])(5)).toBe(5)
+    const w = f.warmupCosineDecay({ peak: 2, warmupSteps: 5, decaySteps: 6, end: 2 })
+    expect([w(0), w(5), w(6), w(100)]).toEqual([0, 2, 2, 2])
+    const z = f.warmupCosineDecay({ peak: 2, warmupSteps: 0, decaySteps: 4 })
+    expect([z(0), z(2), z(4)].map((x) => Number(x.toFixed(12)))).toEqual([2, 1, 0])
+    expect(f.warmupCosineDecay({ peak: 0, warmupSteps: 2, decaySteps: 4 })(3)).toBe(0)
+    expect(f.warmupCosineDecay({ peak: -1, warmupSteps: 1, decaySteps: 3, end: -0.5 })(3)).toBeCloseTo(-0.5, 12)
+    const s = f.sgdr({ max: 1, min: 1, period: 4 })
+    expect([0, 2, 5].map(s)).toEqual([1, 1, 1])
+    // rise = floor(0.1 · 3) = 0: the cycle starts at its peak
+    expect(f.onecycle({ transitionSteps: 3, peak: 2, pctStart: 0.1 })(0)).toBe(2)
+  })
+})
