@@ -91,7 +91,7 @@ export const adamw = (options: AdamwOptions): Optimizer => {
   )
   return optimizer(
     rawAdam(o.b1, o.b2, o.eps, o.epsRoot, false, c === 'keras'),
-    addDecayedWeights({ weightDecay: o.weightDecay, ...(o.mask === undefined ? {} : { mask: o.mask as Mask }) }),
+    addDecayedWeights({ weightDecay: o.weightDecay, mask: o.mask }),
     scaleByLearningRate(o.learningRate),
   )
 }

@@ -14,7 +14,6 @@ import { scaleByLearningRate } from '../transforms/scaling.js'
 import { scaleByTrustRatio } from '../transforms/trust.js'
 import { type Optimizer, momentumOrIdentity, optimizer } from './common.js'
 
-const maskOption = (mask: unknown) => (mask === undefined ? {} : { mask: mask as Mask })
 
 /** Options of `lion`. */
 export interface LionOptions {
@@ -48,7 +47,7 @@ export const lion = (options: LionOptions): Optimizer => {
     { learningRate: nonNegativeOrSchedule, b1: ranges.unitInterval, b2: ranges.unitInterval, weightDecay: nonNegativeOrSchedule, mask: maskCodec },
     { b1: 0.9, b2: 0.99, weightDecay: 1e-3, ...options },
   )
-  return optimizer(rawLion(o.b1, o.b2), addDecayedWeights({ weightDecay: o.weightDecay, ...maskOption(o.mask) }), scaleByLearningRate(o.learningRate))
+  return optimizer(rawLion(o.b1, o.b2), addDecayedWeights({ weightDecay: o.weightDecay, mask: o.mask }), scaleByLearningRate(o.learningRate))
 }
 
 /** Options of `lamb`. */
@@ -85,7 +84,7 @@ export const lamb = (options: LambOptions): Optimizer => {
   )
   return optimizer(
     rawAdam(o.b1, o.b2, o.eps, o.epsRoot, false),
-    addDecayedWeights({ weightDecay: o.weightDecay, ...maskOption(o.mask) }),
+    addDecayedWeights({ weightDecay: o.weightDecay, mask: o.mask }),
     scaleByTrustRatio(),
     scaleByLearningRate(o.learningRate),
   )
@@ -139,8 +138,8 @@ export const lars = (options: LarsOptions): Optimizer => {
     { weightDecay: 0, trustCoefficient: 0.001, eps: 0, momentum: 0.9, nesterov: false, ...options },
   )
   return optimizer(
-    addDecayedWeights({ weightDecay: o.weightDecay, ...maskOption(o.weightDecayMask) }),
-    scaleByTrustRatio({ trustCoefficient: o.trustCoefficient, eps: o.eps, ...maskOption(o.trustRatioMask) }),
+    addDecayedWeights({ weightDecay: o.weightDecay, mask: o.weightDecayMask }),
+    scaleByTrustRatio({ trustCoefficient: o.trustCoefficient, eps: o.eps, mask: o.trustRatioMask }),
     scaleByLearningRate(o.learningRate),
     momentumOrIdentity(o.momentum, o.nesterov),
   )
