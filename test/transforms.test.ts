@@ -90,6 +90,22 @@ describe.each(backends)('primitives against their references on $name', (backend
   it('clipByNorm per leaf (seed 002)', () => checkOnce(backend, () => clipByNorm(3), (g) => g.map((x) => R.clipByNormReference(x, 3))))
   it('clipByGlobalNorm', () => checkOnce(backend, () => clipByGlobalNorm(5), (g) => R.clipByGlobalNormReference(g, 5)))
   it('clipByBlockRms', () => checkOnce(backend, () => clipByBlockRms(2), (g) => g.map((x) => R.clipByBlockRmsReference(x, 2))))
+  it('adaptiveGradClip, unit-wise over ranks 3 and 4 and shapes with unit axes', () => {
+    const hi = (shape: number[]) => new HostTensor(shape, new Float64Array(shape.reduce((a, b) => a * b, 1)))
+    const template = { a: hi([2, 3, 2]), b: hi([2, 1, 2, 3]), c: hi([1, 4, 1]), d: hi([3, 1]) }
+    return assertLaw(
+      fc.tuple(valuesLike(template, { min: -20, max: 20 }), valuesLike(template, { min: -2, max: 2 })),
+      async ([g, p]) => {
+        const t = adaptiveGradClip({ clipping: 0.3, eps: 1e-3 })
+        const [gd, pd] = [toDevice(g, backend), toDevice(p, backend)]
+        const [u, s2] = t.update(gd, t.init(pd), pd)
+        const got = hostLeaves(await toHost(u))
+        dispose([gd, pd, s2, u])
+        return allClose(got, hostLeaves(g).map((x, i) => R.adaptiveGradClipReference(x, hostLeaves(p)[i]!, 0.3, 1e-3)), { rtol: 1e-3, atol: 1e-4 })
+      },
+      15,
+    )
+  })
   it('adaptiveGradClip, unit-wise', () =>
     checkOnce(backend, () => adaptiveGradClip({ clipping: 0.3, eps: 1e-3 }), (g, p) => g.map((x, i) => R.adaptiveGradClipReference(x, p[i]!, 0.3, 1e-3)), { rtol: 1e-3, atol: 1e-4 }))
   it('addDecayedWeights (seed 001, L2)', () => checkOnce(backend, () => addDecayedWeights({ weightDecay: 0.1 }), (g, p) => g.map((x, i) => R.penaltyReference(x, p[i]!, 0, 0.1))))
