@@ -4,8 +4,7 @@
  * outputs are the new buffers followed by the update. Host-side scalars (1 − β, bias corrections)
  * are computed in float64 from the step count t = count + 1.
  */
-import { zerosLikeTree } from '../core/base.js'
-import { checkCount, elementwiseTree, frozen, mapLeaves, requireParams } from '../core/internal.js'
+import { checkCount, elementwiseTree, frozen, mapLeaves } from '../core/internal.js'
 import type { GradientTransformation, Params } from '../core/types.js'
 import { countCodec, paramsCodec } from '../core/state.js'
 import * as t from 'io-ts'
@@ -19,25 +18,23 @@ export const accumulator = <K extends string>(spec: {
   readonly buffers: readonly K[]
   /** Initial value of each buffer (default 0). */
   readonly initial?: Partial<Record<K, number>>
-  /** Inputs: 'g', then the buffers, then 'p' if `needsParams`; outputs: the new buffers, then u. */
+  /** Inputs: 'g', then the buffers; outputs: the new buffers, then u. */
   readonly op: ElementwiseOp
   /** The op's scalars at step t (1-based). */
   readonly scalars: (t: number) => readonly number[]
-  readonly needsParams?: boolean
 }): GradientTransformation<AccumulatorState<K>> =>
   frozen({
     init: (params: Params) => {
       const state: Record<string, unknown> = { count: 0 }
       for (const b of spec.buffers) {
         const v = spec.initial?.[b] ?? 0
-        state[b] = v === 0 ? zerosLikeTree(params) : mapLeaves([['params', params]], 1, ([p]) => [p!.backend.fill(p!.shape, v)])[0]!
+        state[b] = mapLeaves([['params', params]], 1, ([p]) => [p!.backend.fill(p!.shape, v)])[0]!
       }
       return frozen(state) as AccumulatorState<K>
     },
-    update: (updates: Params, state: AccumulatorState<K>, params?: Params) => {
+    update: (updates: Params, state: AccumulatorState<K>) => {
       const t = checkCount(spec.name, state.count) + 1
       const named: (readonly [string, Params])[] = [['updates', updates], ...spec.buffers.map((b) => [`state.${b}`, state[b]] as const)]
-      if (spec.needsParams) named.push(['params', requireParams(spec.name, params)])
       const outs = elementwiseTree(spec.op, named, spec.scalars(t))
       const next: Record<string, unknown> = { count: t }
       spec.buffers.forEach((b, i) => (next[b] = outs[i]))
