@@ -237,6 +237,8 @@ describe('update checks its state and params before any device work', () => {
   // [the name errors use, the transform, does update need params]
   const cases: readonly [string, f.AnyTransformation, boolean][] = [
     ['ema', f.ema(), false],
+    ['scaleBySchedule', f.scaleBySchedule(f.constant(0.5)), false],
+    ['scaleByLearningRate', f.scaleByLearningRate(0.1), false],
     ['scaleByAdam', f.scaleByAdam(), false],
     ['scaleByAmsgrad', f.scaleByAmsgrad(), false],
     ['scaleByAdamax', f.scaleByAdamax(), false],
@@ -366,5 +368,56 @@ describe('constraints between fields are checked when a schedule is built', () =
     expect([0, 2, 5].map(s)).toEqual([1, 1, 1])
     // rise = floor(0.1 · 3) = 0: the cycle starts at its peak
     expect(f.onecycle({ transitionSteps: 3, peak: 2, pctStart: 0.1 })(0)).toBe(2)
+  })
+})
+
+describe('a leaf that is not a tensor is named with its tree and path', () => {
+  const p = { w: f.fromArray([1, 2], [2]) }
+  const g = { w: f.fromArray([0.5, -1], [2]) }
+  // [transform, whether it reads the params]
+  const cases: readonly [string, f.AnyTransformation, boolean][] = [
+    ['clip', f.clip(1), false],
+    ['clipByNorm', f.clipByNorm(1), false],
+    ['clipByGlobalNorm', f.clipByGlobalNorm(1), false],
+    ['clipByBlockRms', f.clipByBlockRms(1), false],
+    ['adaptiveGradClip', f.adaptiveGradClip(), true],
+    ['centralize', f.centralize(), false],
+    ['zeroNans', f.zeroNans(), false],
+    ['scaleBySign', f.scaleBySign(), false],
+    ['addNoise', f.addNoise(), false],
+    ['scale', f.scale(2), false],
+    ['scaleBySchedule', f.scaleBySchedule(f.constant(0.5)), false],
+    ['scaleByLearningRate', f.scaleByLearningRate(0.1), false],
+    ['keepParamsNonnegative', f.keepParamsNonnegative(), true],
+    ['scaleByTrustRatio', f.scaleByTrustRatio(), true],
+    ['addDecayedWeights', f.addDecayedWeights({ weightDecay: 0.1 }), true],
+  ]
+  it.each(cases)('%s', (_n, t, readsParams) => {
+    const s = t.init(p)
+    expect(caught(() => t.update({ w: 3 } as Any, s, p))).toEqual(new f.BackendError('w', 'updates leaf is not a Tensor: 3'))
+    if (readsParams) expect(caught(() => t.update(g, s, { w: 'x' } as Any))).toEqual(new f.BackendError('w', 'params leaf is not a Tensor: x'))
+    f.dispose(s)
+  })
+})
+
+describe('a schedule whose value leaves its range is named with the step', () => {
+  const p = { w: f.fromArray([1, 2], [2]) }
+  const cases: readonly [string, f.AnyTransformation, string, number, string][] = [
+    ['scaleBySchedule', f.scaleBySchedule((k) => (k === 2 ? Number.NaN : 1)), 'schedule(step 2)', Number.NaN, FINITE],
+    ['scaleByLearningRate', f.scaleByLearningRate((k) => (k === 2 ? -1 : 0.1)), 'learningRate(step 2)', -1, NON_NEG],
+    ['addDecayedWeights', f.addDecayedWeights({ weightDecay: (k) => (k === 2 ? Infinity : 0.1) }), 'weightDecay(step 2)', Infinity, NON_NEG],
+    ['addL1Penalty', f.addL1Penalty({ l1: (k) => (k === 2 ? -3 : 0.1) }), 'l1(step 2)', -3, NON_NEG],
+    ['addElasticNet', f.addElasticNet({ l1: 0.1, l2: (k) => (k === 2 ? -3 : 0.1) }), 'l2(step 2)', -3, NON_NEG],
+  ]
+  it.each(cases)('%s', (name, t, field, value, expected) => {
+    let s = t.init(p)
+    for (let k = 0; k < 2; k++) {
+      const [u, s2] = t.update(p, s, p)
+      f.dispose([u, s])
+      s = s2
+    }
+    const e = hyperparameterError(() => t.update(p, s, p))
+    expect([e.transform, e.field, e.value, e.expected]).toEqual([name, field, value, expected])
+    f.dispose(s)
   })
 })

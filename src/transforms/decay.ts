@@ -28,11 +28,14 @@ const penaltyOp = defineElementwise({
   outputs: ['g + l1 * Math.sign(p) + l2 * p'],
 })
 
-/** One transform adding l1·sign(θ) + l2·θ to the masked leaves; l1, l2 numbers or schedules. */
+/**
+ * One transform adding l1·sign(θ) + l2·θ to the masked leaves; l1, l2 numbers or schedules, each
+ * with the option name its errors use.
+ */
 const penalty = (
   transform: string,
-  l1: ScalarOrSchedule,
-  l2: ScalarOrSchedule,
+  [l1Field, l1]: readonly [string, ScalarOrSchedule],
+  [l2Field, l2]: readonly [string, ScalarOrSchedule],
   mask: Mask | undefined,
 ): GradientTransformation<DecayState> =>
   frozen({
@@ -40,8 +43,8 @@ const penalty = (
     update: (updates: Params, state: DecayState, params?: Params) => {
       const count = checkCount(transform, state.count)
       const p = requireParams(transform, params)
-      const a = evaluate(transform, 'l1', l1, count)
-      const b = evaluate(transform, 'l2', l2, count)
+      const a = evaluate(transform, l1Field, l1, count)
+      const b = evaluate(transform, l2Field, l2, count)
       const on = maskLeaves(transform, mask, updates, p)
       const [u] = mapLeaves([['updates', updates], ['params', p]], 1, ([g, w], path, j) =>
         on[j] ? elementwise(penaltyOp, [g!, w!], [a, b], path) : [g!],
@@ -75,7 +78,7 @@ export interface AddDecayedWeightsOptions {
  */
 export const addDecayedWeights = (options: AddDecayedWeightsOptions = {}): GradientTransformation<DecayState> => {
   const { weightDecay, mask } = validate('addDecayedWeights', { weightDecay: nonNegativeOrSchedule, mask: maskCodec }, { weightDecay: 0, ...options })
-  return penalty('addDecayedWeights', 0, weightDecay, mask)
+  return penalty('addDecayedWeights', ['l1', 0], ['weightDecay', weightDecay], mask)
 }
 
 /** Options of `addL1Penalty`. */
@@ -99,7 +102,7 @@ export interface AddL1PenaltyOptions {
  */
 export const addL1Penalty = (options: AddL1PenaltyOptions): GradientTransformation<DecayState> => {
   const { l1, mask } = validate('addL1Penalty', { l1: nonNegativeOrSchedule, mask: maskCodec }, options)
-  return penalty('addL1Penalty', l1, 0, mask)
+  return penalty('addL1Penalty', ['l1', l1], ['l2', 0], mask)
 }
 
 /** Options of `addElasticNet`. */
@@ -125,5 +128,5 @@ export interface AddElasticNetOptions {
  */
 export const addElasticNet = (options: AddElasticNetOptions): GradientTransformation<DecayState> => {
   const { l1, l2, mask } = validate('addElasticNet', { l1: nonNegativeOrSchedule, l2: nonNegativeOrSchedule, mask: maskCodec }, options)
-  return penalty('addElasticNet', l1, l2, mask)
+  return penalty('addElasticNet', ['l1', l1], ['l2', l2], mask)
 }

@@ -4,7 +4,7 @@
  * Reference: the step θ ← θ − α_k g of SGD (seed 000_33f4fbf331723dec.txt, "Stochastic Gradient
  * Descent"); Optax `transforms/_scaling` and `alias._scale_by_learning_rate`.
  */
-import { elementwiseTree, frozen } from '../core/internal.js'
+import { checkCount, elementwiseTree, frozen } from '../core/internal.js'
 import type { EmptyState, GradientTransformation, Params, ScalarOrSchedule, Schedule } from '../core/types.js'
 import { evaluate, nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
 import { defineElementwise } from '../tensor/tensor.js'
@@ -52,8 +52,9 @@ export const scaleBySchedule = (schedule: Schedule): GradientTransformation<Scal
   return frozen({
     init: () => frozen({ count: 0 }),
     update: (updates: Params, state: ScaleByScheduleState) => {
-      const s = evaluate('scaleBySchedule', 'schedule', schedule, state.count, ranges.finite)
-      return [scaleTree(updates, s), frozen({ count: state.count + 1 })] as const
+      const count = checkCount('scaleBySchedule', state.count)
+      const s = evaluate('scaleBySchedule', 'schedule', schedule, count, ranges.finite)
+      return [scaleTree(updates, s), frozen({ count: count + 1 })] as const
     },
     stateCodec: countStateCodec,
   })
@@ -87,8 +88,9 @@ export const scaleByLearningRate = (
   return frozen({
     init: () => frozen({ count: 0 }),
     update: (updates: Params, state: ScaleByScheduleState) => {
-      const lr = evaluate('scaleByLearningRate', 'learningRate', learningRate, state.count)
-      return [scaleTree(updates, sign * lr), frozen({ count: state.count + 1 })] as const
+      const count = checkCount('scaleByLearningRate', state.count)
+      const lr = evaluate('scaleByLearningRate', 'learningRate', learningRate, count)
+      return [scaleTree(updates, sign * lr), frozen({ count: count + 1 })] as const
     },
     stateCodec: countStateCodec,
   })
