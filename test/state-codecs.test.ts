@@ -97,7 +97,24 @@ describe('state codecs', () => {
       propertyParameters(200),
     ))
 
+  it('paramsCodec reads an object with any one of a tensor\'s keys as a tensor, and is() needs every leaf to be one', () => {
+    const stored = new StoredTensor([1], Float32Array.of(1))
+    const tr = f.trace({ decay: 0.9 })
+    for (const leaf of [{ shape: [1] }, { dtype: 'float32' }, { data: 'AAAAAA==' }]) {
+      const e = caught(() => f.loadState(tr, { trace: { w: leaf } }))
+      expect(e).toBeInstanceOf(StateDecodeError)
+      expect([(e as StateDecodeError).path, (e as StateDecodeError).expected]).toEqual(['trace.w', tensorCodec.name])
+    }
+    // a tensor with no elements and data that is not whole float32s
+    expect(rejects(tensorCodec, { shape: [0], dtype: 'float32', data: 'AAA=' })).toBe(true)
+    expect(tensorCodec.decode({ shape: [0], dtype: 'float32', data: '' })._tag).toBe('Right')
+    expect(paramsCodec.is({ a: stored, b: 3 })).toBe(false)
+    expect(paramsCodec.is([stored, 'x'])).toBe(false)
+  })
+
   it('floatCodec reads exactly the four special strings', () => {
+    expect(['Infinity', '-Infinity', 'NaN', '-0'].map((u) => (floatCodec.decode(u) as { right: number }).right)).toEqual([Infinity, -Infinity, Number.NaN, -0])
+    expect(Object.is((floatCodec.decode('-0') as { right: number }).right, -0)).toBe(true)
     expect([Infinity, -Infinity, Number.NaN, -0, 0].map((x) => floatCodec.encode(x))).toEqual(['Infinity', '-Infinity', 'NaN', '-0', 0])
     for (const u of ['inf', '1', '', 'toString', 'constructor', null, undefined, {}]) expect([u, rejects(floatCodec, u)]).toEqual([u, true])
   })
@@ -105,6 +122,18 @@ describe('state codecs', () => {
   it('countCodec accepts exactly the integers ≥ 0', () => {
     for (const n of [0, 1, 2 ** 40]) expect(countCodec.decode(n)).toEqual({ _tag: 'Right', right: n })
     for (const u of [-1, 0.5, Number.NaN, Infinity, '1', null]) expect([u, rejects(countCodec, u)]).toEqual([u, true])
+  })
+
+  it('saveState and loadState of a transformation without a codec are UnsupportedErrors', async () => {
+    const bare: f.GradientTransformation<{ n: number }> = { init: () => ({ n: 0 }), update: (u, st) => [u, st] }
+    const message = 'this transformation has no stateCodec, so its state cannot be saved or loaded'
+    await expect(f.saveState(bare, { n: 0 })).rejects.toEqual(new f.UnsupportedError(message))
+    expect(caught(() => f.loadState(bare, { n: 0 }))).toEqual(new f.UnsupportedError(message))
+  })
+
+  it('a bad random key in a state is named', () => {
+    const e = caught(() => f.loadState(f.addNoise(), { count: 0, key: 3 }))
+    expect(e.message).toBe('invalid state at key: expected a random key, got 3')
   })
 
   it('keyCodec accepts a key, rejects a wrong kind or word', () => {
@@ -134,6 +163,7 @@ describe('state codecs', () => {
 
   it('StateDecodeError names the root and shortens long values', () => {
     expect(new StateDecodeError('', null, 'x').message).toBe('invalid state at <root>: expected x, got null')
+    expect(new StateDecodeError('a', undefined, 'x').message).toBe('invalid state at a: expected x, got undefined')
     const long = 'a'.repeat(500)
     expect(new StateDecodeError('0.mu', long, 'y').message).toBe(`invalid state at 0.mu: expected y, got ${JSON.stringify(long).slice(0, 120)}`)
   })

@@ -200,6 +200,10 @@ describe('every builder validates every field when it is built', () => {
   it('options that are not an object, and bad array elements, are named', () => {
     const e = hyperparameterError(() => f.clip('1' as Any))
     expect([e.transform, e.field, e.value, e.expected]).toEqual(['clip', 'options', '1', 'an options object'])
+    const n = hyperparameterError(() => f.clip(null as Any))
+    expect([n.transform, n.field, n.value, n.expected]).toEqual(['clip', 'options', null, 'an options object'])
+    const l = hyperparameterError(() => f.sgd({ learningRate: '0.1' } as Any))
+    expect([l.transform, l.field, l.value, l.expected]).toEqual(['sgd', 'learningRate', '0.1', LR])
     const b = hyperparameterError(() => f.piecewiseConstant({ boundaries: [1, Number.NaN], values: [1, 2, 3] }))
     expect([b.transform, b.field, b.expected]).toEqual(['piecewiseConstant', 'boundaries.1', FINITE])
     const s = hyperparameterError(() => f.joinSchedules([f.constant(1), 2 as Any], [3]))
@@ -226,7 +230,8 @@ describe('the range codecs accept exactly their stated range', () => {
   it.each(cases)('%s', (name, accepted, rejected) => {
     const codec = ranges[name]
     for (const x of accepted) expect([x, codec.is(x), codec.decode(x)._tag]).toEqual([x, true, 'Right'])
-    for (const x of rejected) expect([x, codec.is(x), codec.decode(x)._tag]).toEqual([x, false, 'Left'])
+    // not numbers at all: '1' >= 0 and null >= 0 are true in JavaScript
+    for (const x of [...rejected, ...(name === 'boolean' ? [] : ['1', null, true]), undefined]) expect([x, codec.is(x), codec.decode(x)._tag]).toEqual([x, false, 'Left'])
   })
 })
 
@@ -419,5 +424,25 @@ describe('a schedule whose value leaves its range is named with the step', () =>
     const e = hyperparameterError(() => t.update(p, s, p))
     expect([e.transform, e.field, e.value, e.expected]).toEqual([name, field, value, expected])
     f.dispose(s)
+  })
+})
+
+describe('structure errors name the tree and the path', () => {
+  it('a chain given a state of the wrong length or kind', () => {
+    const c = f.chain(f.identity(), f.identity())
+    const g = { w: f.fromArray([1], [1]) }
+    for (const [bad, got] of [[[{}], 'length 1'], [{}, 'object'], [undefined, 'undefined']] as const) {
+      const e = caught(() => c.update(g, bad as Any))
+      expect(e).toEqual(new f.StructureError('', `chain of 2 transformations got a state of ${got}`))
+      expect(e.message).toBe(`tree structures differ at <root>: chain of 2 transformations got a state of ${got}`)
+    }
+    f.dispose(g)
+  })
+
+  it('a mask that does not match the updates', () => {
+    const p = { w: f.fromArray([1], [1]), b: f.fromArray([2], [1]) }
+    const t = f.addDecayedWeights({ weightDecay: 0.1, mask: { w: true } as Any })
+    expect(caught(() => t.update(p, t.init(p), p)).message).toBe('tree structures differ at b: addDecayedWeights: updates vs mask: missing in the second tree')
+    f.dispose(p)
   })
 })
