@@ -65,10 +65,11 @@ export const requireParams = (transform: string, params: Params | undefined): Pa
 
 /** Checks a step counter read from a state (`state[field]`, default `count`). */
 export const checkCount = (transform: string, count: unknown, field = 'count'): number => {
-  if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) {
+  // Number.isInteger is false for anything that is not a number
+  if (!Number.isInteger(count) || (count as number) < 0) {
     throw new StructureError(field, `${transform}: state.${field} must be an integer ≥ 0, got ${String(count)}`)
   }
-  return count
+  return count as number
 }
 
 /** `Object.freeze` typed for state records. */

@@ -58,8 +58,8 @@ export const tensorCodec = new t.Type<StoredTensor, TensorJson, unknown>(
   'a tensor { shape: number[], dtype: "float32", data: base64 } whose data fills its shape',
   (u): u is StoredTensor => u instanceof StoredTensor,
   (u, c) => {
-    if (typeof u !== 'object' || u === null) return t.failure(u, c)
-    const { shape, dtype, data } = u as Record<string, unknown>
+    // a non-object has none of the three fields
+    const { shape, dtype, data } = (u ?? {}) as Record<string, unknown>
     if (!isShape(shape) || dtype !== 'float32' || typeof data !== 'string') return t.failure(u, c)
     const values = fromBase64(data)
     if (!values || values.length !== shapeSize(shape)) return t.failure(u, c)
