@@ -512,7 +512,8 @@ export const reduceOnPlateau = (options: ReduceOnPlateauOptions = {}): GradientT
     { factor: 0.1, patience: 10, cooldown: 0, minScale: 0, rtol: 1e-4, atol: 0, accumulationSize: 1, ...options },
   )
   const evaluate = (s: ReduceOnPlateauState, v: number): ReduceOnPlateauState => {
-    const improved = v < s.bestValue - (o.rtol * Math.abs(s.bestValue) + o.atol) || (s.bestValue === Infinity && v < Infinity)
+    // v is finite; the first value always improves on the initial best (∞, where the threshold is NaN)
+    const improved = s.bestValue === Infinity || v < s.bestValue - (o.rtol * Math.abs(s.bestValue) + o.atol)
     const bestValue = improved ? v : s.bestValue
     const plateau = improved ? 0 : s.plateauCount + 1
     if (s.cooldownCount > 0) return { ...s, bestValue, plateauCount: 0, cooldownCount: s.cooldownCount - 1 }
