@@ -446,3 +446,22 @@ describe('structure errors name the tree and the path', () => {
     f.dispose(p)
   })
 })
+
+describe('a state tree that does not match the updates is named', () => {
+  it.each([
+    ['scaleByLbfgs state.params', () => f.scaleByLbfgs(), 'params', 'updates vs state.params: missing in the second tree'],
+    ['scaleByLbfgs state.updates', () => f.scaleByLbfgs(), 'updates', 'updates vs state.updates: missing in the second tree'],
+    ['lookahead state.slow', () => f.lookahead(f.sgd({ learningRate: 0.1 })), 'slow', 'updates vs state.slow: missing in the second tree'],
+    ['multiSteps state.acc', () => f.multiSteps(f.sgd({ learningRate: 0.1 }), { everyK: 2 }), 'acc', 'state.acc vs updates: missing in the first tree'],
+    ['applyEvery state.gradAcc', () => f.applyEvery(2), 'gradAcc', 'updates vs state.gradAcc: missing in the second tree'],
+    ['emaParams state.ema', () => f.emaParams(), 'ema', 'state.ema vs params: missing in the first tree'],
+  ] as const)('%s', (_n, make, key, message) => {
+    const p = { w: f.fromArray([1, 2], [2]), b: f.fromArray([1], [1]) }
+    const t = make() as f.AnyTransformation
+    const s = t.init(p) as Record<string, Any>
+    const e = caught(() => t.update(p, { ...s, [key]: { w: s[key].w } }, p))
+    expect(e).toBeInstanceOf(f.StructureError)
+    expect(e.message).toBe(`tree structures differ at b: ${message}`)
+    f.dispose([p, s])
+  })
+})
