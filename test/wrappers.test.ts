@@ -374,6 +374,27 @@ describe('applyIfFinite keeps an inner state tensor the inner step left unchange
   })
 })
 
+describe('injectHyperparams injects the numbers and the functions of options whose name does not end in "mask"', () => {
+  it('a custom factory sees the evaluated schedules, and its masks as given', () => {
+    const seen: Record<string, unknown>[] = []
+    const mask = () => true
+    const factory = (o: { readonly maskScale: number; readonly rate: number; readonly mask: unknown; readonly weightDecayMask: unknown; readonly flag: boolean }) => {
+      seen.push(o)
+      return identity()
+    }
+    const opt = injectHyperparams(factory)({ maskScale: ((k: number) => 2 * k + 1) as never, rate: 0.5, mask, weightDecayMask: mask, flag: true })
+    const p = { w: fromArray([1], [1]) }
+    const s0 = opt.init(p)
+    expect(s0.hyperparams).toEqual({ maskScale: 1, rate: 0.5 })
+    const [u, s1] = opt.update(p, s0, p)
+    expect(s1.hyperparams).toEqual({ maskScale: 1, rate: 0.5 })
+    const [u2, s2] = opt.update(p, s1, p)
+    expect(s2.hyperparams).toEqual({ maskScale: 3, rate: 0.5 })
+    expect(seen.at(-1)).toEqual({ maskScale: 3, rate: 0.5, mask, weightDecayMask: mask, flag: true })
+    dispose([p, u, u2])
+  })
+})
+
 describe('wrapper errors', () => {
   it('name what was wrong', () => {
     expect(caught(() => multiSteps(identity(), { everyK: 0 })).message).toMatch(/everyK = 0/)

@@ -63,7 +63,7 @@ export const injectHyperparams =
     if (typeof factory !== 'function') throw new HyperparameterError('injectHyperparams', 'factory', factory, 'a function options => GradientTransformation')
     const entries = Object.entries(options as Record<string, unknown>)
     const schedules = entries.filter(([k, v]) => typeof v === 'function' && !isStaticKey(k)) as [string, Schedule][]
-    const numeric = entries.filter(([k, v]) => typeof v === 'number' && !isStaticKey(k)) as [string, number][]
+    const numeric = entries.filter(([, v]) => typeof v === 'number') as [string, number][]
     const at = (count: number, current: Readonly<Record<string, number>>): Record<string, number> => ({
       ...Object.fromEntries(numeric),
       ...current,
