@@ -184,11 +184,13 @@ export interface ScheduleLawOptions {
   readonly continuousAt?: readonly { readonly step: number; readonly maxStep: number }[]
   /** Steps checked (default 0 … 2000). */
   readonly steps?: number
+  /** The schedule holds its step-0 value before step 0, as every fluxion schedule does. */
+  readonly holdsBeforeStart?: boolean
 }
 
 /**
  * Registers a vitest suite checking a schedule: finite values, its closed form at random steps
- * (fast-check), monotonicity and continuity at joins where stated.
+ * (fast-check), monotonicity, continuity at joins and its value before step 0 where stated.
  *
  * @example
  * ```ts
@@ -216,6 +218,7 @@ export const checkScheduleLaws = (name: string, schedule: Schedule, options: Sch
     }
     if (options.monotone) it(`is ${options.monotone === 'increasing' ? 'non-decreasing' : 'non-increasing'}`, () => assertOk(laws.monotone(schedule, options.monotone === 'increasing' ? 1 : -1, 0, steps)))
     for (const j of options.continuousAt ?? []) it(`is continuous at ${j.step}`, () => assertOk(laws.continuousAt(schedule, j.step, j.maxStep)))
+    if (options.holdsBeforeStart) it('holds its step-0 value before step 0', () => assertOk(laws.holdsBeforeStart(schedule)))
   })
 }
 

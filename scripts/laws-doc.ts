@@ -28,6 +28,7 @@ const checkedOn: Record<string, string> = {
   monotone: 'every monotone schedule — test/laws, test/schedules',
   continuousAt: 'warmupCosineDecay, joinSchedules, onecycle — test/laws',
   finiteValues: 'every schedule — test/laws',
+  holdsBeforeStart: 'every schedule — test/laws',
   gradientsMatch: 'every layer (dense, noisyDense, activations, dropout, gaussianNoise, batchNorm, sequential) — test/laws, test/layers',
   identityAtEvaluation: 'dropout, gaussianNoise — test/laws, test/layers',
   keepsExpectation: 'dropout — test/layers',

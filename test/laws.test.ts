@@ -258,20 +258,20 @@ describe.each(backends)('laws that hold whatever the values, on $name', (backend
 
 // ---- every schedule --------------------------------------------------------------------------
 
-checkScheduleLaws('constant', constant(0.3), { closedForm: () => 0.3, monotone: 'decreasing' })
-checkScheduleLaws('linear', linear({ init: 1, end: 0.01, transitionSteps: 500 }), { closedForm: (k) => (k >= 500 ? 0.01 : 1 - (k / 500) * 0.99), monotone: 'decreasing' })
-checkScheduleLaws('polynomial', polynomial({ init: 1, end: 0, power: 2, transitionSteps: 500 }), { closedForm: (k) => (k >= 500 ? 0 : (1 - k / 500) ** 2), monotone: 'decreasing' })
-checkScheduleLaws('exponentialDecay', exponentialDecay({ init: 0.1, transitionSteps: 100, decayRate: 0.5 }), { closedForm: (k) => 0.1 * 0.5 ** (k / 100), monotone: 'decreasing' })
-checkScheduleLaws('inverseTimeDecay', inverseTimeDecay({ init: 0.1, decayRate: 0.01 }), { closedForm: (k) => 0.1 / (1 + 0.01 * k), monotone: 'decreasing' })
-checkScheduleLaws('naturalExpDecay', naturalExpDecay({ init: 0.1, decayRate: 0.01 }), { closedForm: (k) => 0.1 * Math.exp(-0.01 * k), monotone: 'decreasing' })
-checkScheduleLaws('stepDecay', stepDecay({ init: 0.1, factor: 0.5, stepSize: 100 }), { closedForm: (k) => 0.1 * 0.5 ** Math.floor(k / 100), monotone: 'decreasing' })
-checkScheduleLaws('piecewiseConstant', piecewiseConstant({ boundaries: [100, 200], values: [1, 0.5, 0.1] }), { closedForm: (k) => (k <= 100 ? 1 : k <= 200 ? 0.5 : 0.1), monotone: 'decreasing' })
-checkScheduleLaws('cosineDecay', cosineDecay({ init: 0.1, decaySteps: 1000, alpha: 0.1 }), { closedForm: (k) => 0.1 * (0.9 * 0.5 * (1 + Math.cos((Math.PI * Math.min(k, 1000)) / 1000)) + 0.1), monotone: 'decreasing' })
-checkScheduleLaws('warmupCosineDecay', warmupCosineDecay({ peak: 0.1, warmupSteps: 100, decaySteps: 1000 }), { continuousAt: [{ step: 100, maxStep: 0.1 / 100 }] })
-checkScheduleLaws('joinSchedules (linear then cosine, continuous)', joinSchedules([linear({ init: 0, end: 1, transitionSteps: 50 }), cosineDecay({ init: 1, decaySteps: 500 })], [50]), { continuousAt: [{ step: 50, maxStep: 1 / 50 }] })
-checkScheduleLaws('sgdr', sgdr({ max: 0.1, min: 0.001, period: 100, mult: 2 }))
-checkScheduleLaws('onecycle', onecycle({ transitionSteps: 1000, peak: 0.1 }), { continuousAt: [{ step: 300, maxStep: 0.01 }] })
-checkScheduleLaws('momentumAnnealing', momentumAnnealing({ transitionSteps: 500 }), { closedForm: (k) => (k >= 500 ? 0.9 : 0.5 + (k / 500) * 0.4), monotone: 'increasing' })
+checkScheduleLaws('constant', constant(0.3), { closedForm: () => 0.3, monotone: 'decreasing', holdsBeforeStart: true })
+checkScheduleLaws('linear', linear({ init: 1, end: 0.01, transitionSteps: 500 }), { closedForm: (k) => (k >= 500 ? 0.01 : 1 - (k / 500) * 0.99), monotone: 'decreasing', holdsBeforeStart: true })
+checkScheduleLaws('polynomial', polynomial({ init: 1, end: 0, power: 2, transitionSteps: 500 }), { closedForm: (k) => (k >= 500 ? 0 : (1 - k / 500) ** 2), monotone: 'decreasing', holdsBeforeStart: true })
+checkScheduleLaws('exponentialDecay', exponentialDecay({ init: 0.1, transitionSteps: 100, decayRate: 0.5 }), { closedForm: (k) => 0.1 * 0.5 ** (k / 100), monotone: 'decreasing', holdsBeforeStart: true })
+checkScheduleLaws('inverseTimeDecay', inverseTimeDecay({ init: 0.1, decayRate: 0.01 }), { closedForm: (k) => 0.1 / (1 + 0.01 * k), monotone: 'decreasing', holdsBeforeStart: true })
+checkScheduleLaws('naturalExpDecay', naturalExpDecay({ init: 0.1, decayRate: 0.01 }), { closedForm: (k) => 0.1 * Math.exp(-0.01 * k), monotone: 'decreasing', holdsBeforeStart: true })
+checkScheduleLaws('stepDecay', stepDecay({ init: 0.1, factor: 0.5, stepSize: 100 }), { closedForm: (k) => 0.1 * 0.5 ** Math.floor(k / 100), monotone: 'decreasing', holdsBeforeStart: true })
+checkScheduleLaws('piecewiseConstant', piecewiseConstant({ boundaries: [100, 200], values: [1, 0.5, 0.1] }), { closedForm: (k) => (k <= 100 ? 1 : k <= 200 ? 0.5 : 0.1), monotone: 'decreasing', holdsBeforeStart: true })
+checkScheduleLaws('cosineDecay', cosineDecay({ init: 0.1, decaySteps: 1000, alpha: 0.1 }), { closedForm: (k) => 0.1 * (0.9 * 0.5 * (1 + Math.cos((Math.PI * Math.min(k, 1000)) / 1000)) + 0.1), monotone: 'decreasing', holdsBeforeStart: true })
+checkScheduleLaws('warmupCosineDecay', warmupCosineDecay({ peak: 0.1, warmupSteps: 100, decaySteps: 1000 }), { continuousAt: [{ step: 100, maxStep: 0.1 / 100 }], holdsBeforeStart: true })
+checkScheduleLaws('joinSchedules (linear then cosine, continuous)', joinSchedules([linear({ init: 0, end: 1, transitionSteps: 50 }), cosineDecay({ init: 1, decaySteps: 500 })], [50]), { continuousAt: [{ step: 50, maxStep: 1 / 50 }], holdsBeforeStart: true })
+checkScheduleLaws('sgdr', sgdr({ max: 0.1, min: 0.001, period: 100, mult: 2 }), { holdsBeforeStart: true })
+checkScheduleLaws('onecycle', onecycle({ transitionSteps: 1000, peak: 0.1 }), { continuousAt: [{ step: 300, maxStep: 0.01 }], holdsBeforeStart: true })
+checkScheduleLaws('momentumAnnealing', momentumAnnealing({ transitionSteps: 500 }), { closedForm: (k) => (k >= 500 ? 0.9 : 0.5 + (k / 500) * 0.4), monotone: 'increasing', holdsBeforeStart: true })
 
 // ---- every layer -----------------------------------------------------------------------------
 
@@ -290,4 +290,18 @@ checkLayerLaws('sequential', sequential([dense(4), batchNorm(), tanh(), dense(2)
 it('zerosLikeTree and checkTransformLaws stay exported for researchers', () => {
   expect(typeof zerosLikeTree).toBe('function')
   expect(typeof checkTransformLaws).toBe('function')
+})
+
+describe('the schedule predicates catch planted bugs', () => {
+  it('each fails on a schedule that breaks it, and passes on the fixed one', () => {
+    const unclamped = (k: number) => 0.1 / (1 + 0.5 * k)
+    const cases: readonly [string, laws.LawResult, laws.LawResult][] = [
+      ['holdsBeforeStart', laws.holdsBeforeStart(unclamped), laws.holdsBeforeStart(inverseTimeDecay({ init: 0.1, decayRate: 0.5 }))],
+      ['matchesClosedForm', laws.matchesClosedForm(constant(0.3), () => 0.31, [0, 5]), laws.matchesClosedForm(constant(0.3), () => 0.3, [0, 5])],
+      ['monotone', laws.monotone((k) => k % 2, -1, 0, 5), laws.monotone(unclamped, -1, 0, 5)],
+      ['continuousAt', laws.continuousAt(joinSchedules([constant(1), constant(0)], [5]), 5, 0.1), laws.continuousAt(joinSchedules([constant(1), constant(1)], [5]), 5, 0.1)],
+      ['finiteValues', laws.finiteValues((k) => 1 / (k - 3), [0, 1, 2, 3, 4]), laws.finiteValues(unclamped, [0, 1, 2, 3, 4])],
+    ]
+    for (const [name, broken, fixed] of cases) expect([name, broken.ok, fixed.ok]).toEqual([name, false, true])
+  })
 })

@@ -36,3 +36,13 @@ export const finiteValues = (s: Schedule, steps: readonly number[]): LawResult =
   const bad = steps.find((k) => !Number.isFinite(s(k)))
   return bad === undefined ? { ok: true } : { ok: false, path: '', index: bad, actual: s(bad), expected: 0, message: `s(${bad}) = ${s(bad)} is not finite` }
 }
+
+/**
+ * Holds before the start: s(k) = s(0) exactly for every given k < 0 (default −0.5, −1, −7, −10⁶), so
+ * a step counter that has not started yet, or a shifted join, never extrapolates the formula
+ * backwards (where inverse-time decay, for one, divides by zero).
+ */
+export const holdsBeforeStart = (s: Schedule, steps: readonly number[] = [-0.5, -1, -7, -1e6]): LawResult => {
+  const bad = steps.find((k) => !Object.is(s(k), s(0)))
+  return bad === undefined ? { ok: true } : { ok: false, path: '', index: bad, actual: s(bad), expected: s(0), message: `s(${bad}) = ${s(bad)}, but s(0) = ${s(0)}` }
+}

@@ -1,6 +1,7 @@
 /**
  * Learning-rate (and momentum) schedules: pure functions step ↦ value. Arguments are validated when
- * a schedule is built; the step k counts updates from 0.
+ * a schedule is built; the step k counts updates from 0, and every schedule holds its step-0 value
+ * before step 0 (a negative step is evaluated as step 0).
  *
  * References: seed 000_33f4fbf331723dec.txt ("SGD: Learning rate": linear decay; the Keras
  * ExponentialDecay example); seed 001_6e8604431cc2cba1.txt ("Learning rate schedules": step decay,
@@ -11,8 +12,8 @@ import type { Schedule } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
 import { HyperparameterError } from '../errors.js'
 import * as t from 'io-ts'
+import { frozenSchedule } from './frozen.js'
 
-const frozenSchedule = (f: Schedule): Schedule => Object.freeze(f)
 
 /**
  * A constant: α_k = value.
@@ -138,7 +139,7 @@ export const exponentialDecay = (options: ExponentialDecayOptions): Schedule => 
     { transitionBegin: 0, staircase: false, ...options },
   )
   return frozenSchedule((step) => {
-    const k = Math.max(step - o.transitionBegin, 0)
+    const k = Math.max(step - o.transitionBegin, 0) // before transitionBegin, α₀
     const e = o.staircase ? Math.floor(k / o.transitionSteps) : k / o.transitionSteps
     const v = o.init * o.decayRate ** e
     if (o.end === undefined) return v
@@ -215,7 +216,7 @@ export interface StepDecayOptions {
  */
 export const stepDecay = (options: StepDecayOptions): Schedule => {
   const o = validate('stepDecay', { init: ranges.finite, factor: ranges.positive, stepSize: ranges.positiveInteger }, options)
-  return frozenSchedule((step) => o.init * o.factor ** Math.floor(Math.max(step, 0) / o.stepSize))
+  return frozenSchedule((step) => o.init * o.factor ** Math.floor(step / o.stepSize))
 }
 
 /** Options of `piecewiseConstant`. */

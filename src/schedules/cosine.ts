@@ -10,9 +10,9 @@ import type { Schedule } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
 import { HyperparameterError } from '../errors.js'
 import { linear } from './basic.js'
+import { frozenSchedule } from './frozen.js'
 import * as t from 'io-ts'
 
-const frozenSchedule = (f: Schedule): Schedule => Object.freeze(f)
 
 /** Options of `cosineDecay`. */
 export interface CosineDecayOptions {
@@ -43,7 +43,7 @@ export const cosineDecay = (options: CosineDecayOptions): Schedule => {
     { alpha: 0, exponent: 1, ...options },
   )
   return frozenSchedule((step) => {
-    const k = Math.min(Math.max(step, 0), o.decaySteps)
+    const k = Math.min(step, o.decaySteps)
     const c = 0.5 * (1 + Math.cos((Math.PI * k) / o.decaySteps))
     return o.init * ((1 - o.alpha) * c ** o.exponent + o.alpha)
   })
@@ -147,7 +147,7 @@ export const sgdr = (options: SgdrOptions): Schedule => {
   const o = validate('sgdr', { max: ranges.finite, min: ranges.finite, period: ranges.positiveInteger, mult: ranges.atLeastOne }, { min: 0, mult: 1, ...options })
   if (o.min > o.max) throw new HyperparameterError('sgdr', 'min', o.min, `a number ≤ max (${o.max})`)
   return frozenSchedule((step) => {
-    const k = Math.max(step, 0)
+    const k = step
     let start = 0
     let period = o.period
     while (k >= start + period) {
@@ -194,7 +194,7 @@ export const onecycle = (options: OnecycleOptions): Schedule => {
   const rise = Math.floor(o.pctStart * o.transitionSteps)
   const interp = (a: number, b: number, f: number) => b + ((a - b) * (1 + Math.cos(Math.PI * f))) / 2
   return frozenSchedule((step) => {
-    const k = Math.min(Math.max(step, 0), o.transitionSteps)
+    const k = Math.min(step, o.transitionSteps)
     if (k <= rise) return rise === 0 ? o.peak : interp(start, o.peak, k / rise)
     return interp(o.peak, end, (k - rise) / (o.transitionSteps - rise))
   })
