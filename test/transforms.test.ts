@@ -28,7 +28,9 @@ import {
   dispose,
   ema,
   fromArray,
+  globalNorm,
   keepParamsNonnegative,
+  l2Norm,
   lbfgs,
   readTree,
   rmsprop,
@@ -85,6 +87,31 @@ const checkOnce = (
   )
 
 describe.each(backends)('primitives against their references on $name', (backend) => {
+  it('l2Norm and globalNorm equal √Σx² in float64 (seed 002, "Gradient Clipping by norm")', () =>
+    assertLaw(
+      templateArb.chain((t) => valuesLike(t, { min: -20, max: 20 })),
+      async (g) => {
+        const gd = toDevice(g, backend)
+        const leaves = tree.leaves(gd) as Tensor[]
+        const norms = leaves.map((x, i) => l2Norm(x, `leaf${i}`))
+        const total = globalNorm(gd)
+        const got = [...(await Promise.all(norms.map((n) => readTree(n)))), await readTree(total)].map((x) => x[0]!)
+        expect(norms.every((n) => n.shape.length === 0) && total.shape.length === 0).toBe(true)
+        dispose([gd, norms, total])
+        const sq = hostLeaves(g).map((h) => h.data.reduce((a, x) => a + x * x, 0))
+        return allClose(got, [...sq.map(Math.sqrt), Math.sqrt(sq.reduce((a, b) => a + b, 0))])
+      },
+      15,
+    ))
+
+  it('globalNorm of a tree without leaves is a ShapeError; clip allows min = max', async () => {
+    expect(caught(() => globalNorm({}))).toEqual(new ShapeError('', 'globalNorm of a tree without leaves'))
+    const g = { w: fromArray([-3, 0.2, 7], [3], backend) }
+    const [u] = clip({ min: 0.5, max: 0.5 }).update(g, {})
+    expect(Array.from((await readTree(u as typeof g)).w)).toEqual([0.5, 0.5, 0.5])
+    dispose([g, u])
+  })
+
   it('clip by value (seed 002)', () => checkOnce(backend, () => clip({ min: -1.5, max: 2 }), (g) => g.map((x) => R.clipByValueReference(x, -1.5, 2))))
   it('clip(δ) is symmetric clipping', () => checkOnce(backend, () => clip(0.7), (g) => g.map((x) => R.clipByValueReference(x, -0.7, 0.7))))
   it('clipByNorm per leaf (seed 002)', () => checkOnce(backend, () => clipByNorm(3), (g) => g.map((x) => R.clipByNormReference(x, 3))))
