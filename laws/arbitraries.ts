@@ -109,6 +109,14 @@ export const arbitraryFromCodec = (codec: { readonly name: string }): fc.Arbitra
       return fc.integer({ min: 1, max: 20 })
     case 'an integer ≥ 0':
       return fc.integer({ min: 0, max: 20 })
+    case 'a number ≥ 0 (Infinity allowed)':
+      return fc.oneof(fc.constant(0), fc.constant(Infinity), fc.double({ min: 1e-6, max: 10, noNaN: true }))
+    case 'a finite number ≥ 1':
+      return fc.double({ min: 1, max: 10, noNaN: true })
+    case 'an integer ≥ 1 or Infinity':
+      return fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constant(Infinity))
+    case 'an integer in [0, 2^53)':
+      return fc.maxSafeNat()
     case 'boolean':
       return fc.boolean()
     case 'a finite number ≥ 0 or a schedule (step) => number':

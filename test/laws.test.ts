@@ -18,6 +18,7 @@ import {
   clipByGlobalNorm,
   clipByNorm,
   constant,
+  ranges,
   cosineDecay,
   cpu,
   dense,
@@ -56,11 +57,11 @@ import {
 } from '../src/index.js'
 import * as f from '../src/index.js'
 import { catalog } from '../laws/catalog.js'
-import { extremeSequenceArb, hyperparametersArb, sequenceArb } from '../laws/arbitraries.js'
+import { arbitraryFromCodec, extremeSequenceArb, hyperparametersArb, sequenceArb } from '../laws/arbitraries.js'
 import { hostMap } from '../laws/host.js'
 import * as laws from '../laws/predicates/index.js'
 import { adamFamilyReference, sgdTraceReference } from '../laws/reference/optimizers.js'
-import { assertLaw, checkLayerLaws, checkScheduleLaws, checkTransformLaws, propertySeed, verifyTransformLaws } from '../laws/runners.js'
+import { assertLaw, checkLayerLaws, checkScheduleLaws, checkTransformLaws, propertyParameters, propertySeed, verifyTransformLaws } from '../laws/runners.js'
 import { backends } from './backends.js'
 import { HostTensor } from '../laws/host.js'
 
@@ -303,5 +304,17 @@ describe('the schedule predicates catch planted bugs', () => {
       ['finiteValues', laws.finiteValues((k) => 1 / (k - 3), [0, 1, 2, 3, 4]), laws.finiteValues(unclamped, [0, 1, 2, 3, 4])],
     ]
     for (const [name, broken, fixed] of cases) expect([name, broken.ok, fixed.ok]).toEqual([name, false, true])
+  })
+})
+
+describe('arbitraryFromCodec draws only values its codec accepts', () => {
+  it.each(Object.entries(ranges))('%s', (_name, codec) =>
+    fc.assert(
+      fc.property(arbitraryFromCodec(codec), (v) => codec.is(v)),
+      propertyParameters(200),
+    ),
+  )
+  it('a codec it does not know is an error naming it', () => {
+    expect(() => arbitraryFromCodec({ name: 'a prime' })).toThrow('arbitraryFromCodec: no arbitrary for the codec "a prime"')
   })
 })
