@@ -371,6 +371,10 @@ describe('constraints between fields are checked when a schedule is built', () =
     expect(f.warmupCosineDecay({ peak: -1, warmupSteps: 1, decaySteps: 3, end: -0.5 })(3)).toBeCloseTo(-0.5, 12)
     const s = f.sgdr({ max: 1, min: 1, period: 4 })
     expect([0, 2, 5].map(s)).toEqual([1, 1, 1])
+    // Optax: `end` bounds a decay (rate < 1) from below, anything else from above, a constant rate 1 included
+    expect([0, 5].map(f.exponentialDecay({ init: 1, transitionSteps: 1, decayRate: 1, end: 0.5 }))).toEqual([0.5, 0.5])
+    expect([0, 1, 5].map(f.exponentialDecay({ init: 1, transitionSteps: 1, decayRate: 2, end: 3 }))).toEqual([1, 2, 3])
+    expect([0, 1, 5].map(f.exponentialDecay({ init: 1, transitionSteps: 1, decayRate: 0.5, end: 0.3 }))).toEqual([1, 0.5, 0.3])
     // rise = floor(0.1 · 3) = 0: the cycle starts at its peak
     expect(f.onecycle({ transitionSteps: 3, peak: 2, pctStart: 0.1 })(0)).toBe(2)
   })
