@@ -190,7 +190,8 @@ describe.each(backends)('wrappers on $name', (backend) => {
   })
 
   it('lookahead: k fast steps, then φ ← φ + α(θ − φ) and θ ← φ (Zhang et al. 2019)', () =>
-    assertLaw(fc.tuple(sequenceArb({ maxSteps: 6 }), lr, fc.integer({ min: 1, max: 3 }), fc.double({ min: 0, max: 1, noNaN: true })), async ([x, a, k, alpha]) => {
+    // at least four steps of nonzero gradients and α inside (0, 1), where a sync moves the params
+    assertLaw(fc.tuple(sequenceArb({ minSteps: 4, maxSteps: 7, grads: { zeroWeight: 0 } }), lr, fc.integer({ min: 1, max: 3 }), fc.double({ min: 0.05, max: 0.95, noNaN: true })), async ([x, a, k, alpha]) => {
       const run = await runTransform(lookahead(sgd({ learningRate: a }), { syncPeriod: k, slowStepSize: alpha }), x.params, x.grads, backend)
       // float64 transcription of Algorithm 1 with an SGD inner loop
       let theta = tree.leaves(x.params).map((h) => Float64Array.from(h.data))
@@ -207,7 +208,7 @@ describe.each(backends)('wrappers on $name', (backend) => {
     }, 15))
 
   it('emaParams: passes updates through and averages the params', () =>
-    assertLaw(fc.tuple(sequenceArb({ maxSteps: 5 }), fc.double({ min: 0, max: 0.99, noNaN: true })), async ([x, d]) => {
+    assertLaw(fc.tuple(sequenceArb({ minSteps: 2, maxSteps: 5, grads: { zeroWeight: 0 } }), fc.double({ min: 0.05, max: 0.99, noNaN: true })), async ([x, d]) => {
       const opt = chain(sgd({ learningRate: 0.1 }), emaParams({ decay: d }))
       let params = toDevice(x.params, backend)
       let state = opt.init(params)
