@@ -7,8 +7,12 @@ import { describe, expect, it } from 'vitest'
 import {
   type AnyTransformation,
   type Schedule,
+  adadelta,
+  adagrad,
   adam,
+  adamax,
   adamw,
+  amsgrad,
   chain,
   clip,
   clipByNorm,
@@ -17,9 +21,13 @@ import {
   momentum,
   readTree,
   rmsprop,
+  scaleByAdadelta,
   scaleByAdam,
+  scaleByAdamax,
+  scaleByAmsgrad,
   scaleByLearningRate,
   scaleByRms,
+  scaleByRss,
   sgd,
   tree,
 } from '../src/index.js'
@@ -66,6 +74,33 @@ describe.each(backends)('equivalences on $name', (backend) => {
     assertLaw(
       fc.tuple(sequenceArb(), fc.double({ min: 0.5, max: 0.999, noNaN: true }), fc.double({ min: 1e-8, max: 1e-3, noNaN: true })),
       ([x, d, e]) => sameRun(scaleByRms({ decay: d, eps: e, epsInSqrt: false, biasCorrection: true }), scaleByAdam({ b1: 0, b2: d, eps: e }), x, backend),
+      15,
+    ))
+
+  it('each adaptive primitive chained with a learning rate is its optimizer in the Optax convention', () =>
+    assertLaw(
+      fc.tuple(
+        sequenceArb({ minSteps: 3, maxSteps: 6, grads: { zeroWeight: 0 } }),
+        lr,
+        fc.double({ min: 0.05, max: 0.95, noNaN: true }),
+        fc.double({ min: 0.5, max: 0.99, noNaN: true }),
+        // ε as large as the gradients, so that where it goes shows
+        fc.double({ min: 0.01, max: 0.5, noNaN: true }),
+      ),
+      async ([x, a, b1, b2, eps]) => {
+        const pairs: [AnyTransformation, AnyTransformation][] = [
+          [chain(scaleByAmsgrad({ b1, b2, eps }), scaleByLearningRate(a)), amsgrad({ learningRate: a, b1, b2, eps })],
+          [chain(scaleByAdamax({ b1, b2, eps }), scaleByLearningRate(a)), adamax({ learningRate: a, b1, b2, eps })],
+          [chain(scaleByAdadelta({ rho: b2, eps }), scaleByLearningRate(a)), adadelta({ learningRate: a, rho: b2, eps })],
+          [chain(scaleByAdam({ b1, b2, eps }), scaleByLearningRate(a)), adam({ learningRate: a, b1, b2, eps })],
+          [chain(scaleByRss({ initialAccumulatorValue: 0.1, eps }), scaleByLearningRate(a)), adagrad({ learningRate: a, eps })],
+        ]
+        for (const [p, o] of pairs) {
+          const r = await sameRun(p, o, x, backend)
+          if (!r.ok) return r
+        }
+        return { ok: true as const }
+      },
       15,
     ))
 
