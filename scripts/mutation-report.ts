@@ -3,10 +3,12 @@
  * `npm run mutation`): the mutation score per folder and per file, how many static mutants were
  * ignored, and every surviving or uncovered mutant with its line and replacement.
  *
- *   npx tsx scripts/mutation-report.ts [report.json ...]
+ *   npx tsx scripts/mutation-report.ts [report.json ...] [--retest retest.json ...]
  *
  * Given several reports (a full run, then reruns of some files), each file is taken from the last
- * report that has it.
+ * report that has it. `--retest` reports come from `scripts/mutation-retest.ts`: a run of only the
+ * surviving mutants, with the suite as it is now; a survivor that such a run kills (same file,
+ * position, mutator and replacement, on an unchanged source) counts as killed, and is listed apart.
  *
  * Score = (killed + timed out) / (killed + timed out + survived + no coverage), as Stryker states
  * it; ignored mutants and compile errors are not counted.
@@ -20,12 +22,16 @@
 import { readFileSync } from 'node:fs'
 import ts from 'typescript'
 
+interface Position {
+  readonly line: number
+  readonly column: number
+}
 interface Mutant {
   readonly mutatorName: string
   readonly replacement?: string
   readonly status: string
   readonly statusReason?: string
-  readonly location: { readonly start: { readonly line: number; readonly column: number } }
+  readonly location: { readonly start: Position; readonly end: Position }
 }
 interface Report {
   readonly files: Record<string, { readonly source: string; readonly mutants: readonly Mutant[] }>
@@ -33,10 +39,23 @@ interface Report {
 
 // Several reports (a full run, then partial reruns of some files): each file's mutants come from
 // the last report that has that file.
-const paths = process.argv.length > 2 ? process.argv.slice(2) : ['reports/mutation/mutation.json']
-const report: Report = {
-  files: Object.assign({}, ...paths.map((p) => (JSON.parse(readFileSync(p, 'utf8')) as Report).files)) as Report['files'],
+const args = process.argv.slice(2)
+const retestAt = args.indexOf('--retest')
+const given = retestAt === -1 ? args : args.slice(0, retestAt)
+const paths = given.length > 0 ? given : ['reports/mutation/mutation.json']
+const read = (p: string) => JSON.parse(readFileSync(p, 'utf8')) as Report
+const report: Report = { files: Object.assign({}, ...paths.map((p) => read(p).files)) as Report['files'] }
+// re-tested survivors: the mutant's identity is its file, span, mutator and replacement
+const key = (file: string, m: Mutant) =>
+  `${file}:${m.location.start.line}:${m.location.start.column}-${m.location.end.line}:${m.location.end.column} ${m.mutatorName} ${m.replacement ?? ''}`
+const retestKilled = new Set<string>()
+for (const p of retestAt === -1 ? [] : args.slice(retestAt + 1)) {
+  for (const [file, { source, mutants }] of Object.entries(read(p).files)) {
+    if (report.files[file]?.source !== source) throw new Error(`${p}: ${file} differs from the source of the main report; re-test on the same source`)
+    for (const m of mutants) if (m.status === 'Killed' || m.status === 'Timeout') retestKilled.add(key(file, m))
+  }
 }
+const killedOnRetest: string[] = []
 
 interface Tally {
   killed: number
@@ -84,7 +103,9 @@ for (const [file, { source, mutants }] of Object.entries(report.files).sort(([a]
   const sf = ts.createSourceFile(file, source, ts.ScriptTarget.Latest, true)
   for (const m0 of mutants) {
     const { line, column } = m0.location.start
-    const m = m0.status === 'Survived' && moduleLevel(sf, line, column) ? { ...m0, status: 'Static' } : m0
+    const retested = m0.status === 'Survived' && retestKilled.has(key(file, m0))
+    if (retested) killedOnRetest.push(`${file}:${line}:${column} ${m0.mutatorName} → ${(m0.replacement ?? '').replace(/\s+/g, ' ').slice(0, 80)}`)
+    const m = retested ? { ...m0, status: 'Killed' } : m0.status === 'Survived' && moduleLevel(sf, line, column) ? { ...m0, status: 'Static' } : m0
     add(total, m.status)
     add(folders.get(folder) ?? folders.set(folder, tally()).get(folder)!, m.status)
     add(files.get(file) ?? files.set(file, tally()).get(file)!, m.status)
@@ -100,5 +121,9 @@ console.log(row('all', total))
 for (const [f, t] of folders) console.log(row(f, t))
 console.log('')
 for (const [f, t] of files) console.log(row(f, t))
+if (retestAt !== -1) {
+  console.log(`\n${killedOnRetest.length} survivors killed when re-tested:`)
+  for (const k of killedOnRetest) console.log(`  ${k}`)
+}
 console.log(`\n${survivors.length} surviving or uncovered mutants:`)
 for (const s of survivors) console.log(s)
