@@ -63,6 +63,8 @@ interface Case<H> {
   readonly tolerance?: { rtol: number; atol: number }
   /** The conventions `hyper` draws from: each is checked by a property of its own. */
   readonly conventions?: readonly Convention[]
+  /** Steps per draw (default 2 to 5). */
+  readonly steps?: { readonly min: number; readonly max: number }
 }
 const c = <H,>(x: Case<H>): Case<unknown> => x as Case<unknown>
 
@@ -164,12 +166,16 @@ const cases: Case<unknown>[] = [
   }),
   c({
     name: 'radam (rectified and early momentum phases)',
+    // ρ_t reaches the threshold only after several steps: long enough runs to rectify
+    steps: { min: 6, max: 12 },
     hyper: fc.record({ alpha: rate, b1: beta, b2: fc.double({ min: 0.5, max: 0.999, noNaN: true }), e: eps, threshold: fc.constantFrom(5, 3, 1.5) }),
     make: (h) => radam({ learningRate: h.alpha, b1: h.b1, b2: h.b2, eps: h.e, threshold: h.threshold }),
     reference: (t, g, h) => ref.radamReference(t, g, h.alpha, h.b1, h.b2, h.e, h.threshold),
   }),
   c({
     name: 'lion',
+    // a sign update: the momentum's own decay β₂ shows only once μ and g disagree, after a few steps
+    steps: { min: 4, max: 10 },
     hyper: fc.record({ alpha: rate, b1: beta, b2: beta, wd: wdArb }),
     make: (h) => lion({ learningRate: h.alpha, b1: h.b1, b2: h.b2, weightDecay: h.wd }),
     // sign(x) is discontinuous at 0: inputs whose sign argument comes within 1e-3 of 0 are skipped
@@ -223,7 +229,7 @@ describe.each(backends)('optimizers against their references on $name', (backend
   )
   it.each(rows)('%s', (_name, x, cv) =>
     assertLaw(
-      fc.tuple(sequenceArb({ minSteps: 2, maxSteps: 5, grads: { zeroWeight: 0 } }), cv === undefined ? x.hyper : x.hyper.filter((h) => (h as { convention: Convention }).convention === cv)),
+      fc.tuple(sequenceArb({ minSteps: x.steps?.min ?? 2, maxSteps: x.steps?.max ?? 5, grads: { zeroWeight: 0 } }), cv === undefined ? x.hyper : x.hyper.filter((h) => (h as { convention: Convention }).convention === cv)),
       async ([input, h]: [SequenceInput, unknown]) => {
         const expected = x.reference(leaves(input.params), input.grads.map(leaves), h)
         fc.pre(expected !== undefined)
