@@ -7,6 +7,7 @@ import { elementwise, scope } from '../tensor/ops.js'
 import { type ElementwiseOp, Tensor, checkOperands } from '../tensor/tensor.js'
 import { BackendError, MissingParamsError, StructureError } from '../errors.js'
 import * as tree from '../tree/index.js'
+import { countCodec } from './state.js'
 import type { Params } from './types.js'
 
 /** Names a tree in error messages, e.g. `['updates', updates]`. */
@@ -65,11 +66,8 @@ export const requireParams = (transform: string, params: Params | undefined): Pa
 
 /** Checks a step counter read from a state (`state[field]`, default `count`). */
 export const checkCount = (transform: string, count: unknown, field = 'count'): number => {
-  // Number.isInteger is false for anything that is not a number
-  if (!Number.isInteger(count) || (count as number) < 0) {
-    throw new StructureError(field, `${transform}: state.${field} must be an integer ≥ 0, got ${String(count)}`)
-  }
-  return count as number
+  if (!countCodec.is(count)) throw new StructureError(field, `${transform}: state.${field} must be ${countCodec.name}, got ${String(count)}`)
+  return count
 }
 
 /** `Object.freeze` typed for state records. */

@@ -14,7 +14,6 @@ import { scaleByLearningRate } from '../transforms/scaling.js'
 import { scaleByTrustRatio } from '../transforms/trust.js'
 import { type Optimizer, momentumOrIdentity, optimizer } from './common.js'
 
-
 /** Options of `lion`. */
 export interface LionOptions {
   /** α, a number ≥ 0 or a schedule. Required (typically 3–10× smaller than Adam's). */

@@ -14,7 +14,6 @@ import { HyperparameterError } from '../errors.js'
 import * as t from 'io-ts'
 import { frozenSchedule } from './frozen.js'
 
-
 /**
  * A constant: α_k = value.
  *

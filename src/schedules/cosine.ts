@@ -13,7 +13,6 @@ import { linear } from './basic.js'
 import { frozenSchedule } from './frozen.js'
 import * as t from 'io-ts'
 
-
 /** Options of `cosineDecay`. */
 export interface CosineDecayOptions {
   /** α₀. */
@@ -113,8 +112,8 @@ export const warmupCosineDecay = (options: WarmupCosineDecayOptions): Schedule =
   )
   if (o.decaySteps <= o.warmupSteps) throw new HyperparameterError('warmupCosineDecay', 'decaySteps', o.decaySteps, `an integer > warmupSteps (${o.warmupSteps})`)
   // end/peak, the fraction cosineDecay ends at; a peak of 0 allows only an end of 0
-  const alpha = o.peak === 0 ? (o.end === 0 ? 0 : Number.NaN) : o.end / o.peak
-  if (!(alpha >= 0 && alpha <= 1)) throw new HyperparameterError('warmupCosineDecay', 'end', o.end, `a value between 0 and peak (${o.peak})`)
+  const alpha = o.peak === 0 ? 0 : o.end / o.peak
+  if ((o.peak === 0 && o.end !== 0) || !(alpha >= 0 && alpha <= 1)) throw new HyperparameterError('warmupCosineDecay', 'end', o.end, `a value between 0 and peak (${o.peak})`)
   const decay = cosineDecay({ init: o.peak, decaySteps: o.decaySteps - o.warmupSteps, alpha, exponent: o.exponent })
   if (o.warmupSteps === 0) return decay
   return joinSchedules([linear({ init: o.init, end: o.peak, transitionSteps: o.warmupSteps }), decay], [o.warmupSteps])

@@ -56,7 +56,7 @@ export const scaleByTrustRatio = (options: ScaleByTrustRatioOptions = {}): Gradi
   )
   return stateless((updates, params) => {
     const p = requireParams('scaleByTrustRatio', params)
-    const on = maskLeaves('scaleByTrustRatio', mask as Mask | undefined, updates, p)
+    const on = maskLeaves('scaleByTrustRatio', mask, updates, p)
     return mapLeaves([['updates', updates], ['params', p]], 1, ([g, w], path, j) =>
       on[j] ? scope(() => elementwise(trustOp, [g!, l2Norm(w!, path), l2Norm(g!, path)], [minNorm, trustCoefficient, eps], path)) : [g!],
     )[0]!
