@@ -8,7 +8,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core'
 import '@tensorflow/tfjs-backend-cpu'
-import { type Backend, type Params, adam, applyUpdates, cpu, createGpuBackend, dispose, fromArray, read, scope } from '../src/index.js'
+import { type Backend, type Params, adam, applyUpdates, cpu, dispose, fromArray, read, scope } from '../src/index.js'
+import { createGpuBackend } from '../src/gpu.js'
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]))
 const sizes = (args.get('sizes') ?? '1e6,1e7').split(',').map(Number)

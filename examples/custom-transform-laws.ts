@@ -6,7 +6,8 @@
  *
  *   npx tsx examples/custom-transform-laws.ts
  */
-import { type GradientTransformation, type Params, chain, cpu, createGpuBackend, scaleBySign, trace } from 'fluxion'
+import { type GradientTransformation, type Params, chain, cpu, scaleBySign, trace } from 'fluxion'
+import { createGpuBackend } from 'fluxion/gpu'
 import { verifyTransformLaws } from 'fluxion/laws'
 import { type HostTree, hostMap, sequenceArb } from 'fluxion/laws'
 

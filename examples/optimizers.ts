@@ -13,11 +13,11 @@ import {
   adam,
   applyUpdates,
   cpu,
-  createGpuBackend,
   dispose,
   scope,
   sgd,
 } from '../src/index.js'
+import { createGpuBackend } from '../src/gpu.js'
 import { type Objective, illConditionedQuadratic, rosenbrock } from '../laws/problems.js'
 
 const arg = process.argv.find((a) => a.startsWith('--backend='))?.split('=')[1] ?? 'cpu'

@@ -4,7 +4,7 @@
  * infinities equal only to themselves. Structures must match.
  */
 import { tree } from '../src/index.js'
-import type { Tree } from '../src/index.js'
+import type { TreeLike } from '../src/index.js'
 import { HostTensor } from './host.js'
 
 /** Tolerances of `allClose`. */
@@ -26,7 +26,7 @@ type Leaf = HostTensor | ArrayLike<number> | number
 const asArray = (x: Leaf): ArrayLike<number> => (x instanceof HostTensor ? x.data : typeof x === 'number' ? [x] : x)
 
 /** Compares two trees of numbers, arrays or host tensors. */
-export const allClose = (actual: Tree<Leaf>, expected: Tree<Leaf>, tol: Tolerance = float32Tolerance): Comparison => {
+export const allClose = (actual: TreeLike<Leaf>, expected: TreeLike<Leaf>, tol: Tolerance = float32Tolerance): Comparison => {
   const d = tree.firstDifference(actual, expected)
   if (d) return { ok: false, path: d.path, index: -1, actual: NaN, expected: NaN, message: `structures differ at ${d.path}: ${d.detail}` }
   const as = tree.leaves(actual)
@@ -50,7 +50,7 @@ export const allClose = (actual: Tree<Leaf>, expected: Tree<Leaf>, tol: Toleranc
 }
 
 /** Throws with the first mismatch's message unless the trees are close. */
-export const assertAllClose = (actual: Tree<Leaf>, expected: Tree<Leaf>, tol: Tolerance = float32Tolerance): void => {
+export const assertAllClose = (actual: TreeLike<Leaf>, expected: TreeLike<Leaf>, tol: Tolerance = float32Tolerance): void => {
   const c = allClose(actual, expected, tol)
   if (!c.ok) throw new Error(`not close: ${c.message}`)
 }

@@ -4,7 +4,7 @@
  */
 export * from './errors.js'
 export * as tree from './tree/index.js'
-export type { Tree, Structure } from './tree/index.js'
+export type { Tree, TreeLike, Structure } from './tree/index.js'
 export * from './tensor/index.js'
 export type { EmptyState, GradientTransformation, Params, ScalarOrSchedule, Schedule, UpdateExtras } from './core/types.js'
 export { applyUpdates, chain, identity, setToZero, stateless, zerosLikeTree } from './core/base.js'

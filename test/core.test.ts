@@ -38,7 +38,8 @@ import {
 } from '../src/index.js'
 import { sequenceArb } from '../laws/arbitraries.js'
 import * as laws from '../laws/predicates/transform.js'
-import { assertLaw, checkTransformLaws } from '../laws/runners.js'
+import { assertLaw } from '../laws/runners.js'
+import { checkTransformLaws } from '../laws/vitest.js'
 import { backends, otherThan } from './backends.js'
 import { caught } from './helpers.js'
 

@@ -61,7 +61,8 @@ import { arbitraryFromCodec, extremeSequenceArb, hyperparametersArb, sequenceArb
 import { hostMap } from '../laws/host.js'
 import * as laws from '../laws/predicates/index.js'
 import { adamFamilyReference, sgdTraceReference } from '../laws/reference/optimizers.js'
-import { assertLaw, checkLayerLaws, checkScheduleLaws, checkTransformLaws, propertyParameters, propertySeed, verifyTransformLaws } from '../laws/runners.js'
+import { assertLaw, propertyParameters, propertySeed, verifyTransformLaws } from '../laws/runners.js'
+import { checkLayerLaws, checkScheduleLaws, checkTransformLaws } from '../laws/vitest.js'
 import { backends } from './backends.js'
 import { HostTensor } from '../laws/host.js'
 

@@ -35,7 +35,8 @@ import { type SequenceInput, sequenceArb } from '../laws/arbitraries.js'
 import type { HostTree } from '../laws/host.js'
 import * as ref from '../laws/reference/optimizers.js'
 import { runTransform } from '../laws/run.js'
-import { assertLaw, checkTransformLaws } from '../laws/runners.js'
+import { assertLaw } from '../laws/runners.js'
+import { checkTransformLaws } from '../laws/vitest.js'
 import { backends } from './backends.js'
 
 type Leaves = Float64Array[]

@@ -6,7 +6,6 @@ import {
   ShapeError,
   UnsupportedError,
   add,
-  createGpuBackend,
   defineElementwise,
   dispose,
   elementwise,
@@ -33,6 +32,7 @@ import {
   uniform,
   zeros,
 } from '../src/index.js'
+import { createGpuBackend } from '../src/gpu.js'
 import { assertAllClose, float32Tolerance } from '../laws/allclose.js'
 import { propertyParameters } from '../laws/runners.js'
 import { backends, otherThan } from './backends.js'

@@ -1,7 +1,8 @@
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
-import { StructureError, tree } from '../src/index.js'
+import { describe, expect, expectTypeOf, it } from 'vitest'
+import { StructureError, addDecayedWeights, chain, clipByGlobalNorm, dispose, fromArray, readTree, scaleByAdam, scaleByLearningRate, tree } from '../src/index.js'
 import type { Tree } from '../src/index.js'
+import { allClose } from '../laws/allclose.js'
 import { propertyParameters } from '../laws/runners.js'
 import { caught } from './helpers.js'
 
@@ -80,5 +81,27 @@ describe('tree', () => {
     const { structure } = tree.flatten({ a: 1, b: [2, 3] })
     expect(() => tree.unflatten(structure, [1, 2])).toThrow(/3 leaves but 2/)
     expect(tree.leafCount(structure)).toBe(3)
+  })
+})
+
+describe('the tree functions accept every state type the library returns', () => {
+  it('tree.leaves, tree.paths, tree.map and readTree + allClose on a chain state, without casts', async () => {
+    // chain states are tuples of interfaces (ScaleByAdamState, ...), which have no index signature
+    const params = { w: fromArray([1, -2, 3], [3]), b: fromArray([0.5]) }
+    const opt = chain(clipByGlobalNorm(1), scaleByAdam(), addDecayedWeights({ weightDecay: 1e-2 }), scaleByLearningRate(0.1))
+    const state = opt.init(params)
+    // scaleByAdam: count, mu.b, mu.w, nu.b, nu.w; addDecayedWeights: count; scaleByLearningRate: count
+    expect(tree.leaves(state)).toHaveLength(7)
+    expect(tree.paths(state)).toEqual(['[1].count', '[1].mu.b', '[1].mu.w', '[1].nu.b', '[1].nu.w', '[2].count', '[3].count'])
+    const host = await readTree(state)
+    expectTypeOf(host[1].mu).toEqualTypeOf<Tree<Float32Array>>()
+    expectTypeOf(host[1].count).toEqualTypeOf<number>()
+    expect(allClose(host, host).ok).toBe(true)
+    const zeros = tree.map((x: unknown) => (x instanceof Float32Array ? new Float32Array(x.length) : 0))(host)
+    expect(allClose(host, zeros)).toMatchObject({ ok: true })
+    const [, next] = opt.update(params, state, params)
+    const after = await readTree(next)
+    expect(allClose(after, host).ok).toBe(false) // μ and ν moved away from 0
+    dispose([params, state, next])
   })
 })

@@ -7,6 +7,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import * as t from 'io-ts'
+import { base64ToUint8Array, uint8ArrayToBase64 } from 'uint8array-extras'
 import { FluxionError, UnsupportedError } from '../errors.js'
 import { cpu } from '../tensor/cpu.js'
 import { readTree } from '../tensor/ops.js'
@@ -37,12 +38,18 @@ const toBase64 = (a: Float32Array): string => {
   const bytes = new Uint8Array(a.length * 4)
   const view = new DataView(bytes.buffer)
   a.forEach((x, i) => view.setFloat32(i * 4, x, true))
-  return Buffer.from(bytes).toString('base64')
+  return uint8ArrayToBase64(bytes)
 }
 
 const fromBase64 = (s: string): Float32Array | undefined => {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return undefined
-  const bytes = Buffer.from(s, 'base64')
+  if (s.length % 4 !== 0) return undefined
+  let bytes: Uint8Array
+  try {
+    bytes = base64ToUint8Array(s)
+  } catch {
+    return undefined // atob's InvalidCharacterError: padding in the wrong place
+  }
   if (bytes.length % 4 !== 0) return undefined
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   return Float32Array.from({ length: bytes.length / 4 }, (_, i) => view.getFloat32(i * 4, true))

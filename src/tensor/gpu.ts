@@ -7,8 +7,12 @@
  * result, later operations queue behind it, and only `read` is asynchronous. Every kernel runs with
  * `pipeline: true, immutable: true`, so each call owns a fresh output; releasing a tensor deletes its
  * buffer once every operation that reads it has been submitted.
+ *
+ * Nothing here is loaded until `createGpuBackend` is called: gpu.js (an optional peer dependency)
+ * through a dynamic `import()` that bundlers resolve as usual, and Dawn (the optional `webgpu`
+ * package) only in Node, only for `webgpu` mode, only when `navigator.gpu` is absent, through an
+ * import that bundlers leave alone, so a browser bundle never contains it.
  */
-import { createRequire } from 'node:module'
 import { DisposedTensorError, UnsupportedError } from '../errors.js'
 import { type Backend, type ElementwiseOp, type Read, Tensor, readOf, shapeSize, track } from './tensor.js'
 
@@ -76,10 +80,33 @@ const argumentTypes = (op: ElementwiseOp): Record<string, string> => {
 
 let webgpuInstalledByUs = 0
 
+const runsInNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string'
+
+const loadGpuJs = async (): Promise<GpuJs> => {
+  try {
+    const m = (await import('gpu.js')) as unknown as GpuJs & { default?: GpuJs }
+    return m.default?.GPU ? m.default : m
+  } catch (e) {
+    throw new UnsupportedError(`createGpuBackend needs the optional peer dependency 'gpu.js' (npm install gpu.js): ${(e as Error).message}`)
+  }
+}
+
+// A specifier held in a variable: bundlers leave this import alone, so browser bundles never
+// contain Dawn's native addon; Node resolves it from the caller's node_modules.
+const dawnPackage = 'webgpu'
+const loadDawn = async (): Promise<{ create(flags: string[]): unknown; globals: object }> => {
+  try {
+    return (await import(/* @vite-ignore */ /* webpackIgnore: true */ dawnPackage)) as { create(flags: string[]): unknown; globals: object }
+  } catch (e) {
+    throw new UnsupportedError(`createGpuBackend: webgpu mode in Node needs the optional peer dependency 'webgpu' (Dawn; npm install webgpu@0.4.0): ${(e as Error).message}`)
+  }
+}
+
 /**
- * Creates a gpu.js backend in the given mode. Throws `UnsupportedError` when the mode cannot run
- * here (no WebGPU adapter, no GL context). In Node, `webgpu` mode loads Dawn from the `webgpu`
- * package; call `await backend.destroy()` when done so the process can exit.
+ * Creates a gpu.js backend in the given mode (import it from `fluxion/gpu`). Throws
+ * `UnsupportedError` when the mode cannot run here (no WebGPU adapter, no GL context, `gpu.js` not
+ * installed). In Node, `webgpu` mode loads Dawn from the optional `webgpu` package; call
+ * `await backend.destroy()` when done so the process can exit.
  *
  * @example
  * ```ts
@@ -94,17 +121,13 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
   if (!gpuModes.includes(mode)) {
     throw new UnsupportedError(`createGpuBackend: mode = ${JSON.stringify(mode)} is invalid; expected one of ${gpuModes.join(', ')}`)
   }
-  const require = createRequire(import.meta.url)
+  const gpujs = await loadGpuJs()
   let installedNavigator = false
   if (mode === 'webgpu') {
     const g = globalThis as { navigator?: { gpu?: unknown } }
     if (!g.navigator?.gpu) {
-      let dawn: { create(flags: string[]): unknown; globals: object }
-      try {
-        dawn = require('webgpu')
-      } catch (e) {
-        throw new UnsupportedError(`createGpuBackend: webgpu mode needs the 'webgpu' package (Dawn) in Node: ${(e as Error).message}`)
-      }
+      if (!runsInNode()) throw new UnsupportedError(`createGpuBackend: mode 'webgpu' is not available here: this environment has no navigator.gpu (WebGPU)`)
+      const dawn = await loadDawn()
       Object.assign(globalThis, dawn.globals)
       Object.defineProperty(globalThis, 'navigator', { value: { gpu: dawn.create([]) }, configurable: true, writable: true })
       installedNavigator = true
@@ -114,7 +137,6 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
       installedNavigator = true
     }
   }
-  const gpujs = require('gpu.js') as GpuJs
   const { GPU } = gpujs
   const unavailable = (why: string) => new UnsupportedError(`createGpuBackend: mode '${mode}' is not available here: ${why}`)
   const teardownNavigator = () => {

@@ -1,7 +1,5 @@
 export { Tensor, defineElementwise, shapeSize } from './tensor.js'
 export type { Backend, DType, ElementwiseOp } from './tensor.js'
 export { cpu, createCpuBackend } from './cpu.js'
-export { createGpuBackend, gpuModes } from './gpu.js'
-export type { GpuBackendOptions, GpuMode } from './gpu.js'
 export * from './random.js'
 export * from './ops.js'

@@ -144,8 +144,9 @@ export const maxTo = (t: Tensor, shape: readonly number[], path = ''): Tensor =>
  *
  * @example
  * ```ts
- * matmul(fromArray([1, 2, 3, 4], [2, 2]), fromArray([1, 0, 0, 1], [2, 2])) // [[1, 2], [3, 4]]
- * matmul(x, w, { transposeA: true }) // xᵀ w
+ * const x = fromArray([1, 2, 3, 4], [2, 2])
+ * matmul(x, fromArray([1, 0, 0, 1], [2, 2])) // [[1, 2], [3, 4]]
+ * matmul(x, x, { transposeA: true })        // xᵀx = [[10, 14], [14, 20]]
  * ```
  */
 export const matmul = (
@@ -172,7 +173,9 @@ const copyOp = defineElementwise({ name: 'copy', inputs: ['a'], outputs: ['a'] }
  *
  * @example
  * ```ts
- * const snapshot = clone(params.w)
+ * const params = { w: fromArray([1, 2]) }
+ * const snapshot = clone(params.w) // survives dispose(params)
+ * dispose(params)
  * ```
  */
 export const clone = (t: Tensor, path = ''): Tensor => elementwise(copyOp, [t], [], path)[0]!
@@ -211,8 +214,10 @@ export type HostOf<T> = [Tree<Tensor>] extends [T]
   ? Float32Array
   : T extends readonly unknown[]
     ? { -readonly [K in keyof T]: HostOf<T[K]> }
-    : T extends Record<string, unknown>
-      ? { -readonly [K in keyof T]: HostOf<T[K]> }
+    : T extends object
+      ? T extends (...args: never[]) => unknown
+        ? T
+        : { -readonly [K in keyof T]: HostOf<T[K]> }
       : T
 
 /**
@@ -256,8 +261,11 @@ const tensorLeaves = (t: unknown): Tensor[] => tree.leaves(t as Tree<unknown>).f
  *
  * @example
  * ```ts
- * const [updates, next] = opt.update(grads, state, params)
- * dispose(state, next)
+ * const params = { w: fromArray([1, -2]) }
+ * const opt = adam({ learningRate: 0.1 })
+ * const state = opt.init(params)
+ * const [updates, next] = opt.update(params, state, params)
+ * dispose(state, next) // releases the old μ and ν, not the tensors `next` shares with `state`
  * ```
  */
 export const dispose = (t: unknown, ...keep: readonly unknown[]): void => {
@@ -277,7 +285,11 @@ export const dispose = (t: unknown, ...keep: readonly unknown[]): void => {
  *
  * @example
  * ```ts
- * const [updates, next] = scope(() => opt.update(grads, state, params))
+ * const params = { w: fromArray([1, -2]) }
+ * const opt = chain(clipByGlobalNorm(1), adam({ learningRate: 0.1 }))
+ * const state = opt.init(params)
+ * // the clipped gradients, made inside, are released; updates and next survive
+ * const [updates, next] = scope(() => opt.update(params, state, params))
  * ```
  */
 export const scope = <R>(fn: () => R): R => {

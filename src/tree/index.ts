@@ -16,6 +16,13 @@ import { StructureError } from '../errors.js'
 /** A tree whose leaves have type `L`. */
 export type Tree<L> = L | readonly Tree<L>[] | { readonly [key: string]: Tree<L> }
 
+/**
+ * What the tree functions accept: a `Tree<L>`, or any object whose fields are trees, such as the
+ * state interfaces the transformations return (`ScaleByAdamState`, `ChainState<...>`), which
+ * TypeScript does not consider assignable to an index signature.
+ */
+export type TreeLike<L> = Tree<L> | object
+
 /** A reusable description of a tree's shape without its leaves (plain JSON data). */
 export type Structure =
   | { readonly kind: 'leaf' }
@@ -47,7 +54,7 @@ const sortedKeys = (record: object): string[] => Object.keys(record).sort()
  */
 export const map =
   <A, B>(f: (leaf: A, path: string) => B) =>
-  (t: Tree<A>): Tree<B> => {
+  (t: TreeLike<A>): Tree<B> => {
     const go = (node: unknown, path: string): unknown => {
       if (Array.isArray(node)) return node.map((c, i) => go(c, childPath(path, i)))
       if (isNode(node)) {
@@ -117,7 +124,7 @@ export const assertSameStructure = (a: unknown, b: unknown, what = ''): void => 
  */
 export const zipWith =
   <Ls extends readonly unknown[], B>(f: (leaves: Ls, path: string) => B) =>
-  (...trees: { readonly [K in keyof Ls]: Tree<Ls[K]> }): Tree<B> => {
+  (...trees: { readonly [K in keyof Ls]: TreeLike<Ls[K]> }): Tree<B> => {
     if (trees.length === 0) throw new StructureError('', 'zipWith needs at least one tree')
     for (let i = 1; i < trees.length; i++) assertSameStructure(trees[0], trees[i], `tree 0 vs tree ${i}`)
     const go = (nodes: readonly unknown[], path: string): unknown => {
@@ -143,7 +150,7 @@ export const zipWith =
  */
 export const reduce =
   <A, B>(f: (acc: B, leaf: A, path: string) => B, initial: B) =>
-  (t: Tree<A>): B => {
+  (t: TreeLike<A>): B => {
     let acc = initial
     map((leaf: A, path) => {
       acc = f(acc, leaf, path)
@@ -153,13 +160,13 @@ export const reduce =
   }
 
 /** The leaves in leaf order (records by sorted key, arrays by index). */
-export const leaves = <A>(t: Tree<A>): A[] => reduce<A, A[]>((acc, x) => (acc.push(x), acc), [])(t)
+export const leaves = <A>(t: TreeLike<A>): A[] => reduce<A, A[]>((acc, x) => (acc.push(x), acc), [])(t)
 
 /** The path of every leaf, in leaf order, e.g. `['layers[0].bias', 'layers[0].kernel']`. */
-export const paths = (t: Tree<unknown>): string[] => reduce<unknown, string[]>((acc, _x, p) => (acc.push(p), acc), [])(t)
+export const paths = (t: TreeLike<unknown>): string[] => reduce<unknown, string[]>((acc, _x, p) => (acc.push(p), acc), [])(t)
 
 /** The structure of a tree, reusable with `unflatten`. */
-export const structureOf = (t: Tree<unknown>): Structure => {
+export const structureOf = (t: TreeLike<unknown>): Structure => {
   if (Array.isArray(t)) return { kind: 'array', children: t.map(structureOf) }
   if (isNode(t)) {
     const keys = sortedKeys(t)
@@ -181,7 +188,7 @@ export const leafCount = (s: Structure): number =>
  * tree.unflatten(structure, leaves.map((x) => x * 10)) // { a: [10], b: 20 }
  * ```
  */
-export const flatten = <A>(t: Tree<A>): { readonly leaves: A[]; readonly structure: Structure } => ({
+export const flatten = <A>(t: TreeLike<A>): { readonly leaves: A[]; readonly structure: Structure } => ({
   leaves: leaves(t),
   structure: structureOf(t),
 })

@@ -1,0 +1,46 @@
+// Run by test/consumer.test.ts inside a fresh project where only the packed tarball (and fast-check,
+// for fluxion/laws) is installed: plain JavaScript, no TypeScript, no bundler, no test framework.
+import { adam, applyUpdates, chain, clipByGlobalNorm, cpu, dispose, fromArray, loadState, readTree, saveState, scope, tree, warmupCosineDecay } from 'fluxion'
+import { allClose, reference } from 'fluxion/laws'
+
+// f(θ) = ½‖θ‖², ∇f = θ; 100 steps of a chain with a schedule, checkpointed and restored at step 50.
+const learningRate = warmupCosineDecay({ peak: 0.1, warmupSteps: 10, decaySteps: 100 })
+const opt = chain(clipByGlobalNorm(1), adam({ learningRate }))
+const run = async (steps, restoreAt) => {
+  let params = { w: fromArray([1, -2, 3, -4], [2, 2]), b: fromArray([0.5]) }
+  let state = opt.init(params)
+  for (let k = 0; k < steps; k++) {
+    if (k === restoreAt) {
+      const json = JSON.parse(JSON.stringify(await saveState(opt, state)))
+      const loaded = loadState(opt, json, cpu)
+      dispose(state)
+      state = loaded
+    }
+    const [next, nextState] = scope(() => {
+      const [updates, s] = opt.update(params, state, params)
+      return [applyUpdates(params, updates), s]
+    })
+    dispose([params, state], [next, nextState])
+    params = next
+    state = nextState
+  }
+  const host = await readTree(params)
+  dispose([params, state])
+  return host
+}
+const straight = await run(100, -1)
+const restored = await run(100, 50)
+const same = allClose(restored, straight, { rtol: 0, atol: 0 })
+let gpuError = ''
+try {
+  const { createGpuBackend } = await import('fluxion/gpu')
+  await createGpuBackend({ mode: 'webasm' })
+} catch (e) {
+  gpuError = `${e.name}: ${e.message}`
+}
+console.log(JSON.stringify({
+  leaves: tree.leaves(straight).map((x) => Array.from(x)),
+  roundTripExact: same.ok,
+  referenceExported: typeof reference,
+  gpuError,
+}))
