@@ -26,18 +26,45 @@ export const propertySeed = (): number => {
   return globalSeed
 }
 
-/** fast-check parameters with the reported seed. */
-export const propertyParameters = <T>(numRuns: number, extra: fc.Parameters<T> = {}): fc.Parameters<T> => ({
+const env = (name: string): string | undefined => (typeof process !== 'undefined' ? process.env?.[name] : undefined)
+
+/**
+ * The factor on run counts for a backend, from `FLUXION_RUN_SCALE`: a comma-separated list of
+ * `backend=factor` (e.g. `gpu:webgpu=0.5`, which CI sets for its software WebGPU adapter); 1 for a
+ * backend not listed or when unset.
+ */
+export const runScale = (backend?: string): number => {
+  const spec = env('FLUXION_RUN_SCALE')
+  if (spec === undefined || spec === '') return 1
+  let factor = 1
+  for (const entry of spec.split(',')) {
+    const m = /^\s*([^=\s]+)\s*=\s*([0-9.]+)\s*$/.exec(entry)
+    const f = m ? Number(m[2]) : NaN
+    if (!m || !(f > 0)) throw new Error(`FLUXION_RUN_SCALE must be a list of backend=factor with factors > 0 (e.g. gpu:webgpu=0.5), got ${JSON.stringify(spec)}`)
+    if (m[1] === backend) factor = f
+  }
+  return factor
+}
+
+/**
+ * fast-check parameters with the reported seed: `numRuns` runs (at least one) scaled by
+ * `runScale(backend)`, or exactly `FC_NUM_RUNS` when that is set.
+ */
+export const propertyParameters = <T>(numRuns: number, extra: fc.Parameters<T> = {}, backend?: string): fc.Parameters<T> => ({
   seed: propertySeed(),
-  numRuns: Number(process.env.FC_NUM_RUNS ?? '') || numRuns,
+  numRuns: Number(env('FC_NUM_RUNS') ?? '') || Math.max(1, Math.round(numRuns * runScale(backend))),
   ...extra,
 })
 
-/** Asserts an async property of `arb`, where the property asserts a `LawResult`. */
+/**
+ * Asserts an async property of `arb`, where the property asserts a `LawResult`; `backend` (a
+ * backend's name) scales the run count by `runScale`.
+ */
 export const assertLaw = async <T>(
   arb: fc.Arbitrary<T>,
   law: (value: T) => Promise<laws.LawResult>,
   numRuns: number,
+  backend?: string,
 ): Promise<void> => {
   await fc.assert(
     fc.asyncProperty(arb, async (value) => {
@@ -45,7 +72,7 @@ export const assertLaw = async <T>(
       if (!r.ok) throw new Error(r.message)
       return true
     }),
-    propertyParameters(numRuns),
+    propertyParameters(numRuns, {}, backend),
   )
 }
 
@@ -108,7 +135,7 @@ export interface LawReport {
  */
 export const verifyTransformLaws = async (make: () => AnyTransformation, options: TransformLawOptions): Promise<LawReport[]> => {
   const { backends, numRuns = 20, tolerance = float32Tolerance, inputs = sequenceArb() } = options
-  const parameters = propertyParameters<[SequenceInput]>(numRuns)
+  const parameters = (backend: string) => propertyParameters<[SequenceInput]>(numRuns, {}, backend)
   const property = (body: (x: SequenceInput) => Promise<laws.LawResult>) =>
     fc.asyncProperty(inputs, async (x) => {
       const r = await body(x)
@@ -121,11 +148,11 @@ export const verifyTransformLaws = async (make: () => AnyTransformation, options
       : { law, backend, ok: true, seed: d.seed }
   const out: LawReport[] = []
   for (const [law, , body] of lawTable(make, options)) {
-    for (const b of backends) out.push(report(law, b.name, await fc.check(property(body(b)), parameters)))
+    for (const b of backends) out.push(report(law, b.name, await fc.check(property(body(b)), parameters(b.name))))
   }
   if (options.except?.parity === undefined) {
     for (const b of backends.slice(1)) {
-      out.push(report('parity', `${backends[0]!.name} = ${b.name}`, await fc.check(property((x) => laws.backendParity(make(), x, backends[0]!, b, tolerance)), parameters)))
+      out.push(report('parity', `${backends[0]!.name} = ${b.name}`, await fc.check(property((x) => laws.backendParity(make(), x, backends[0]!, b, tolerance)), parameters(b.name))))
     }
   }
   return out

@@ -26,11 +26,11 @@ export const checkTransformLaws = (name: string, make: () => AnyTransformation, 
   const { backends, numRuns = 20, tolerance = float32Tolerance, inputs = sequenceArb() } = options
   describe(`laws of ${name}`, () => {
     for (const [, title, body] of lawTable(make, options)) {
-      for (const backend of backends) it(`${title} [${backend.name}]`, () => assertLaw(inputs, body(backend), numRuns), 120_000)
+      for (const backend of backends) it(`${title} [${backend.name}]`, () => assertLaw(inputs, body(backend), numRuns, backend.name), 120_000)
     }
     if (options.except?.parity === undefined) {
       for (const b of backends.slice(1)) {
-        it(`backend parity ${backends[0]!.name} = ${b.name}`, () => assertLaw(inputs, (x) => laws.backendParity(make(), x, backends[0]!, b, tolerance), numRuns), 120_000)
+        it(`backend parity ${backends[0]!.name} = ${b.name}`, () => assertLaw(inputs, (x) => laws.backendParity(make(), x, backends[0]!, b, tolerance), numRuns, b.name), 120_000)
       }
     }
   })
@@ -90,8 +90,8 @@ export const checkLayerLaws = (name: string, layer: Layer<any, any>, options: La
   describe(`laws of layer ${name}`, () => {
     for (const b of options.backends) {
       it(`backward equals finite differences [${b.name}]`, () =>
-        assertLaw(fc.tuple(inputs, values(3 * 64)), ([x, r]) => laws.gradientsMatch(layer, options.inputShape, x, r, options.training ?? false, b), options.numRuns ?? 3))
-      if (options.identityAtEvaluation) it(`is the identity at evaluation [${b.name}]`, () => assertLaw(values(2 * size), (x) => laws.identityAtEvaluation(layer, options.inputShape, x, b), options.numRuns ?? 5))
+        assertLaw(fc.tuple(inputs, values(3 * 64)), ([x, r]) => laws.gradientsMatch(layer, options.inputShape, x, r, options.training ?? false, b), options.numRuns ?? 3, b.name))
+      if (options.identityAtEvaluation) it(`is the identity at evaluation [${b.name}]`, () => assertLaw(values(2 * size), (x) => laws.identityAtEvaluation(layer, options.inputShape, x, b), options.numRuns ?? 5, b.name))
     }
   })
 }

@@ -61,7 +61,7 @@ for (const [name, make] of transforms) checkTransformLaws(name, make, { backends
 
 describe.each(backends)('core laws on $name', (backend) => {
   it.each(transforms)('setToZero zeroes every update after %s', (_n, make) =>
-    assertLaw(sequenceArb({ grads: { min: -1e30, max: 1e30 } }), (x) => laws.setToZeroZeroes(make(), x, backend), 8))
+    assertLaw(sequenceArb({ grads: { min: -1e30, max: 1e30 } }), (x) => laws.setToZeroZeroes(make(), x, backend), 8, backend.name))
 
   it('setToZero zeroes NaN and infinite updates too', async () => {
     const g = { a: fromArray([NaN, Infinity, -Infinity, 1], [4], backend) }
@@ -161,8 +161,8 @@ describe('bad hyperparameters throw a HyperparameterError naming field, value an
 describe('purity and determinism of the optimizers', () => {
   it.each(transforms)('%s never mutates updates, state or params, and init is deterministic', async (_n, make) => {
     for (const backend of backends) {
-      await assertLaw(sequenceArb({ maxSteps: 3 }), (x) => laws.inputsUnchanged(make(), x, backend), 5)
-      await assertLaw(sequenceArb({ maxSteps: 1 }), (x) => laws.deterministic(make(), x, backend), 5)
+      await assertLaw(sequenceArb({ maxSteps: 3 }), (x) => laws.inputsUnchanged(make(), x, backend), 5, backend.name)
+      await assertLaw(sequenceArb({ maxSteps: 1 }), (x) => laws.deterministic(make(), x, backend), 5, backend.name)
     }
   })
 

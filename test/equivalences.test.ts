@@ -53,7 +53,7 @@ const sameRun = async (a: AnyTransformation, b: AnyTransformation, x: SequenceIn
 
 describe.each(backends)('equivalences on $name', (backend) => {
   it('velocity-form momentum equals trace + learning rate while α is constant', () =>
-    assertLaw(fc.tuple(sequenceArb(), lr, beta), ([x, a, b]) => sameRun(momentum({ learningRate: a, momentum: b }), sgd({ learningRate: a, momentum: b }), x, backend), 15))
+    assertLaw(fc.tuple(sequenceArb(), lr, beta), ([x, a, b]) => sameRun(momentum({ learningRate: a, momentum: b }), sgd({ learningRate: a, momentum: b }), x, backend), 15, backend.name))
 
   it('with a changing α they differ exactly as documented: v keeps α_k inside, trace rescales by the current α', () =>
     assertLaw(
@@ -67,14 +67,14 @@ describe.each(backends)('equivalences on $name', (backend) => {
         const v = allClose(leaves(velocity.params.at(-1)!), sgdKerasReference(theta0, g, alpha, b, false))
         return v.ok ? allClose(leaves(traced.params.at(-1)!), sgdTraceReference(theta0, g, alpha, b, false)) : v
       },
-      15,
+      15, backend.name,
     ))
 
   it('scaleByRms with bias correction and eps outside equals scaleByAdam with b1 = 0', () =>
     assertLaw(
       fc.tuple(sequenceArb(), fc.double({ min: 0.5, max: 0.999, noNaN: true }), fc.double({ min: 1e-8, max: 1e-3, noNaN: true })),
       ([x, d, e]) => sameRun(scaleByRms({ decay: d, eps: e, epsInSqrt: false, biasCorrection: true }), scaleByAdam({ b1: 0, b2: d, eps: e }), x, backend),
-      15,
+      15, backend.name,
     ))
 
   it('each adaptive primitive chained with a learning rate is its optimizer in the Optax convention', () =>
@@ -101,14 +101,14 @@ describe.each(backends)('equivalences on $name', (backend) => {
         }
         return { ok: true as const }
       },
-      15,
+      15, backend.name,
     ))
 
   it('adamw with zero weight decay equals adam', () =>
-    assertLaw(fc.tuple(sequenceArb(), lr), ([x, a]) => sameRun(adamw({ learningRate: a, weightDecay: 0 }), adam({ learningRate: a }), x, backend), 15))
+    assertLaw(fc.tuple(sequenceArb(), lr), ([x, a]) => sameRun(adamw({ learningRate: a, weightDecay: 0 }), adam({ learningRate: a }), x, backend), 15, backend.name))
 
   it('sgd with momentum 0 equals plain sgd (no buffer)', () =>
-    assertLaw(fc.tuple(sequenceArb(), lr), ([x, a]) => sameRun(sgd({ learningRate: a, momentum: 0 }), chain(identity(), scaleByLearningRate(a)), x, backend), 15))
+    assertLaw(fc.tuple(sequenceArb(), lr), ([x, a]) => sameRun(sgd({ learningRate: a, momentum: 0 }), chain(identity(), scaleByLearningRate(a)), x, backend), 15, backend.name))
 
   it('RMSProp with Nesterov momentum: the seed\'s interim-update form equals rmsprop({ nesterov }) on random quadratics', () =>
     assertLaw(
@@ -130,7 +130,7 @@ describe.each(backends)('equivalences on $name', (backend) => {
         const expected = rmspropNesterovSeedReference(Float64Array.from(theta0), grad, steps, alpha, rho, b, 1e-6)
         return allClose((traj.at(-1) as { w: HostTensor }).w, expected, { rtol: 1e-3, atol: 1e-4 })
       },
-      20,
+      20, backend.name,
     ))
 })
 
@@ -160,7 +160,7 @@ describe.each(backends)('clipping laws on $name (seed 002_22903fbb3df79e4c.txt)'
         }
         return allClose(h2 as never, h1 as never, { rtol: 1e-5, atol: 1e-6 })
       },
-      25,
+      25, backend.name,
     ))
 
   it('clipping by value changes the direction where clipping by norm does not', () =>
@@ -178,12 +178,12 @@ describe.each(backends)('clipping laws on $name (seed 002_22903fbb3df79e4c.txt)'
         expect(ratio(vv) / original).toBeGreaterThan(2) // by value: (small·δ)/δ, at least big/δ > 2 times the original
         return allClose([ratio(nn)], [original], { rtol: 1e-5, atol: 0 })
       },
-      25,
+      25, backend.name,
     ))
 })
 
 describe('parity of the new transforms', () => {
   it('cpu and every gpu backend agree for rmsprop centered with Nesterov momentum', async () => {
-    for (const b of backends.slice(1)) await assertLaw(sequenceArb(), (x) => backendParity(rmsprop({ learningRate: 0.01, centered: true, momentum: 0.9, nesterov: true }), x, backends[0]!, b, { rtol: 1e-4, atol: 1e-6 }), 10)
+    for (const b of backends.slice(1)) await assertLaw(sequenceArb(), (x) => backendParity(rmsprop({ learningRate: 0.01, centered: true, momentum: 0.9, nesterov: true }), x, backends[0]!, b, { rtol: 1e-4, atol: 1e-6 }), 10, b.name)
   })
 })

@@ -220,10 +220,10 @@ describe.each(backends)('laws that hold whatever the values, on $name', (backend
         if (!r.ok) return r
       }
       return { ok: true as const }
-    }, 8))
+    }, 8, backend.name))
 
-  it('addDecayedWeights(0) is the identity', () => assertLaw(sequenceArb(), (x) => laws.isIdentity(addDecayedWeights({ weightDecay: 0 }), x, backend), 10))
-  it('identity() is the identity', () => assertLaw(extremeSequenceArb(), (x) => laws.isIdentity(identity(), x, backend), 10))
+  it('addDecayedWeights(0) is the identity', () => assertLaw(sequenceArb(), (x) => laws.isIdentity(addDecayedWeights({ weightDecay: 0 }), x, backend), 10, backend.name))
+  it('identity() is the identity', () => assertLaw(extremeSequenceArb(), (x) => laws.isIdentity(identity(), x, backend), 10, backend.name))
 
   it.each([
     ['adam (ε = 0)', () => adam({ learningRate: 0.1, eps: 0 })],
@@ -232,7 +232,7 @@ describe.each(backends)('laws that hold whatever the values, on $name', (backend
     ['scaleBySign', () => scaleBySign()],
     ['lion', () => lion({ learningRate: 0.1 })],
   ] as [string, () => AnyTransformation][])('scale invariance f(c·g) = f(g): %s', (_n, make) =>
-    assertLaw(fc.tuple(sequenceArb(), fc.double({ min: 0.01, max: 100, noNaN: true })), ([x, c]) => laws.scaleInvariant(make(), x, c, backend, { rtol: 1e-3, atol: 1e-5 }), 10))
+    assertLaw(fc.tuple(sequenceArb(), fc.double({ min: 0.01, max: 100, noNaN: true })), ([x, c]) => laws.scaleInvariant(make(), x, c, backend, { rtol: 1e-3, atol: 1e-5 }), 10, backend.name))
 
   it.each([
     ['sgd', () => sgd({ learningRate: 0.1 })],
@@ -242,7 +242,7 @@ describe.each(backends)('laws that hold whatever the values, on $name', (backend
     assertLaw(fc.tuple(sequenceArb(), fc.double({ min: -10, max: 10, noNaN: true })), async ([x, c]) => {
       const r = await laws.homogeneous(make(), x, c, backend, { rtol: 1e-4, atol: 1e-5 })
       return r.ok ? laws.additive(make(), x, x.grads.map((g) => hostMap((v) => Math.fround(v * 0.3 + 1), g)), backend, { rtol: 1e-4, atol: 1e-4 }) : r
-    }, 10))
+    }, 10, backend.name))
 
   it('clipping: norm bound, direction preserved, idempotent (per leaf and global)', () =>
     assertLaw(fc.tuple(sequenceArb({ grads: { min: -100, max: 100 } }), fc.double({ min: 0.1, max: 20, noNaN: true })), async ([x, v]) => {
@@ -255,7 +255,7 @@ describe.each(backends)('laws that hold whatever the values, on $name', (backend
         await laws.idempotent(clipByGlobalNorm(v), x, backend),
       ]) if (!r.ok) return r
       return { ok: true as const }
-    }, 10))
+    }, 10, backend.name))
 })
 
 // ---- every schedule --------------------------------------------------------------------------

@@ -248,7 +248,7 @@ describe.each(backends)('optimizers against their references on $name', (backend
         const run = await runTransform(x.make(h), input.params, input.grads, backend)
         return allClose(leaves(run.params[run.params.length - 1]!), expected!, x.tolerance ?? float32Tolerance)
       },
-      12,
+      12, backend.name,
     ),
   )
 })

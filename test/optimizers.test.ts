@@ -51,13 +51,13 @@ describe.each(backends)('optimizers match the seed-000 references on $name', (ba
     assertLaw(fc.tuple(sequenceArb(), fc.oneof(lr.map((a) => (): number => a), lrSchedule)), async ([x, alpha]) => {
       const actual = await lastParams(sgd({ learningRate: alpha }), x, backend)
       return closeTo(actual, sgdReference(vector(x.params), x.grads.map(vector), alpha))
-    }, 25))
+    }, 25, backend.name))
 
   it('momentum: v ← βv − αg, θ ← θ + v', () =>
     assertLaw(fc.tuple(sequenceArb(), lr, beta), async ([x, alpha, b]) => {
       const actual = await lastParams(sgd({ learningRate: alpha, momentum: b }), x, backend)
       return closeTo(actual, momentumReference(vector(x.params), x.grads.map(vector), () => alpha, b).theta)
-    }, 25))
+    }, 25, backend.name))
 
   it('Nesterov: the interim-update form θ̃ = θ + βv carries the same look-ahead point, on the same gradients', () =>
     assertLaw(fc.tuple(sequenceArb(), lr, beta), async ([x, alpha, b]) => {
@@ -65,7 +65,7 @@ describe.each(backends)('optimizers match the seed-000 references on $name', (ba
       const grads = x.grads.map(vector)
       const ref = nesterovReference(vector(x.params), (_t, k) => grads[k]!, grads.length, () => alpha, b)
       return closeTo(actual, ref.thetaTilde)
-    }, 25))
+    }, 25, backend.name))
 
   it('Nesterov on random quadratics: gradients taken at θ̃ = θ + βv, as in the seed pseudocode', () =>
     assertLaw(
@@ -86,7 +86,7 @@ describe.each(backends)('optimizers match the seed-000 references on $name', (ba
         const ref = nesterovReference(theta0, (tt) => grad(tt), steps, () => alpha, b)
         return allClose(vector(traj[traj.length - 1]!), ref.thetaTilde, { rtol: 1e-3, atol: 1e-4 })
       },
-      25,
+      25, backend.name,
     ))
 
   it('adam: the seed\'s formula (δ inside the root) and Kingma & Ba\'s ε outside', () =>
@@ -98,7 +98,7 @@ describe.each(backends)('optimizers match the seed-000 references on $name', (ba
         const ref = adamReference(vector(x.params), x.grads.map(vector), () => alpha, b1, b2, seedForm ? e : 0, seedForm ? 0 : e)
         return closeTo(actual, ref.theta)
       },
-      25,
+      25, backend.name,
     ))
 })
 
@@ -111,5 +111,5 @@ const parityCases: [string, () => AnyTransformation][] = [
 
 describe.each(gpus)('parity of cpu and $name', (gpu) => {
   it.each(parityCases)('%s gives the same updates and params', (_name, make) =>
-    assertLaw(sequenceArb({ maxSteps: 8 }), (x) => backendParity(make(), x, backends[0]!, gpu, { rtol: 1e-4, atol: 1e-6 }), 20))
+    assertLaw(sequenceArb({ maxSteps: 8 }), (x) => backendParity(make(), x, backends[0]!, gpu, { rtol: 1e-4, atol: 1e-6 }), 20, gpu.name))
 })

@@ -109,7 +109,7 @@ describe.each(backends)('the tfjs convention reproduces TensorFlow.js on $name',
         const actual = (run.params[run.params.length - 1] as { w: HostTensor }).w
         return allClose(actual, expected, { rtol: 2e-4, atol: 1e-5 })
       },
-      15,
+      15, backend.name,
     ),
   )
 })

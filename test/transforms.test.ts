@@ -84,7 +84,7 @@ const checkOnce = (
       dispose([gd, pd, s, s2, u])
       return allClose(got, expected(hostLeaves(g), hostLeaves(p)), tol)
     },
-    15,
+    15, backend.name,
   )
 
 describe.each(backends)('primitives against their references on $name', (backend) => {
@@ -102,7 +102,7 @@ describe.each(backends)('primitives against their references on $name', (backend
         const sq = hostLeaves(g).map((h) => h.data.reduce((a, x) => a + x * x, 0))
         return allClose(got, [...sq.map(Math.sqrt), Math.sqrt(sq.reduce((a, b) => a + b, 0))])
       },
-      15,
+      15, backend.name,
     ))
 
   it('globalNorm of a tree without leaves is a ShapeError; clip allows min = max', async () => {
@@ -131,7 +131,7 @@ describe.each(backends)('primitives against their references on $name', (backend
         dispose([gd, pd, s2, u])
         return allClose(got, hostLeaves(g).map((x, i) => R.adaptiveGradClipReference(x, hostLeaves(p)[i]!, 0.3, 1e-3)), { rtol: 1e-3, atol: 1e-4 })
       },
-      15,
+      15, backend.name,
     )
   })
   it('adaptiveGradClip, unit-wise', () =>
@@ -159,7 +159,7 @@ describe.each(backends)('primitives against their references on $name', (backend
         const expected = tree.leaves(gs[0]!).map((_, j) => R.emaReference(gs.map((g) => tree.leaves(g)[j]!), d, debias))
         return allClose(run.updates.map((u) => tree.leaves(u)), gs.map((_, k) => expected.map((e) => e[k]!)))
       },
-      15,
+      15, backend.name,
     ))
 
   it('masks: masked-out leaves pass through unchanged (tree and function forms)', async () => {
@@ -228,7 +228,7 @@ describe.each(backends)('primitives against their references on $name', (backend
         const traj = await runOnObjective(lbfgs({ learningRate: 0.5, memorySize: memory, scaleInitPrecond }), split(theta0), (p) => split(grad(join(p))), steps, backend)
         return allClose(Float64Array.from(join(traj.at(-1)!)), lbfgsReference(Float64Array.from(theta0), grad, steps, 0.5, memory, scaleInitPrecond), { rtol: 1e-3, atol: 1e-4 })
       },
-      15,
+      15, backend.name,
     ))
 
   it('scaleByLbfgs rejects a memory whose s, y and ρ lists disagree or exceed memorySize', () => {

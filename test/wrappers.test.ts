@@ -66,7 +66,7 @@ describe.each(backends)('wrappers on $name', (backend) => {
       const learningRate = sched ? (k: number) => a / (1 + k) : a
       const r1 = await sameUpdates(injectHyperparams(adam)({ learningRate, b1: 0.8 }), adam({ learningRate, b1: 0.8 }), x, backend)
       return r1.ok ? sameUpdates(injectHyperparams(rmsprop)({ learningRate, momentum: 0.9, nesterov: true }), rmsprop({ learningRate, momentum: 0.9, nesterov: true }), x, backend) : r1
-    }, 15))
+    }, 15, backend.name))
 
   it('injectHyperparams keeps masks (functions too) and conventions fixed, and injects only numbers and schedules', () =>
     assertLaw(fc.tuple(sequenceArb(), lr), async ([x, a]) => {
@@ -83,7 +83,7 @@ describe.each(backends)('wrappers on $name', (backend) => {
       dispose([p, s1, s2])
       const r = await sameUpdates(i1, adamw(o1), x, backend)
       return r.ok ? sameUpdates(i2, lars(o2), x, backend) : r
-    }, 10))
+    }, 10, backend.name))
 
   it('setting the learning rate through the state changes the next step exactly as a new constant would', () =>
     assertLaw(fc.tuple(sequenceArb({ maxSteps: 6 }), lr, lr, fc.integer({ min: 0, max: 3 })), async ([x, a, b, K]) => {
@@ -102,7 +102,7 @@ describe.each(backends)('wrappers on $name', (backend) => {
       dispose([params, state])
       const ref = await runTransform(sgd({ learningRate: (k) => (k < K ? a : b), momentum: 0.9 }), x.params, x.grads, backend)
       return allClose(got, ref.updates, exact)
-    }, 15))
+    }, 15, backend.name))
 
   it('masked(t, all false) is the identity; masked(t, all true) is t; multiTransform with one group is t', () =>
     assertLaw(fc.tuple(sequenceArb(), lr), async ([x, a]) => {
@@ -113,7 +113,7 @@ describe.each(backends)('wrappers on $name', (backend) => {
       const r2 = await sameUpdates(masked(adam({ learningRate: a }), all), adam({ learningRate: a }), x, backend)
       if (!r2.ok) return r2
       return sameUpdates(multiTransform({ only: adam({ learningRate: a }) }, (p) => tree.map(() => 'only')(p)), adam({ learningRate: a }), x, backend)
-    }, 15))
+    }, 15, backend.name))
 
   it('no weight decay on biases: multiTransform by leaf name, and freeze', async () => {
     const p = { dense: { kernel: fromArray([1, 2, 3, 4], [2, 2], backend), bias: fromArray([1, 1], [2], backend) } }
@@ -147,7 +147,7 @@ describe.each(backends)('wrappers on $name', (backend) => {
       }
       const first = allClose(acc.params[k - 1]!, two.params[0]!, float32Tolerance)
       return first.ok ? allClose(acc.params.at(-1)!, two.params[1]!, float32Tolerance) : first
-    }, 15))
+    }, 15, backend.name))
 
   it('applyEvery(k) emits the sum of k updates every k steps, zeros between', () =>
     assertLaw(fc.tuple(sequenceArb({ minSteps: 4, maxSteps: 7 }), fc.integer({ min: 1, max: 3 })), async ([x, k]) => {
@@ -158,7 +158,7 @@ describe.each(backends)('wrappers on $name', (backend) => {
         if (!c.ok) return c
       }
       return { ok: true as const }
-    }, 15))
+    }, 15, backend.name))
 
   it('applyIfFinite leaves params and state unchanged on a NaN or ±∞ gradient, counts, and gives up after the limit', async () => {
     const opt = applyIfFinite(adam({ learningRate: 0.1 }), { maxConsecutiveErrors: 2 })
@@ -206,7 +206,7 @@ describe.each(backends)('wrappers on $name', (backend) => {
         }
       })
       return allClose(tree.leaves(run.params.at(-1)!).map((h) => h.data), theta, float32Tolerance)
-    }, 15))
+    }, 15, backend.name))
 
   it('emaParams: passes updates through and averages the params', () =>
     assertLaw(fc.tuple(sequenceArb({ minSteps: 2, maxSteps: 5, grads: { zeroWeight: 0 } }), fc.double({ min: 0.05, max: 0.99, noNaN: true })), async ([x, d]) => {
@@ -227,7 +227,7 @@ describe.each(backends)('wrappers on $name', (backend) => {
       const got = tree.leaves(await toHost((state[1] as { ema: Params }).ema)).map((h) => h.data)
       dispose([params, state])
       return allClose(got, ema, float32Tolerance)
-    }, 15))
+    }, 15, backend.name))
 
   it('reduceOnPlateau follows its reference (Optax contrib) on random curves and options', () =>
     fc.assert(
