@@ -1,9 +1,9 @@
 /**
  * Float64 reference implementations written naively, line by line, from the pseudocode of seed
- * `000_33f4fbf331723dec.txt` (lecture "Regularization and Optimization for Deep Networks"). θ is the
- * lectures' flat parameter vector; `grads[k]` is the minibatch gradient g of iteration k (for the
- * Nesterov interim form, the gradient evaluated at the interim point θ̃ of that iteration).
- * A learning rate is a function of the iteration k = 0, 1, …
+ * `000_33f4fbf331723dec.txt` (lecture "Neural Networks and Deep Learning: Regularization &
+ * Optimization", see docs/references.md). θ is the lectures' flat parameter vector; `grads[k]` is
+ * the minibatch gradient g of iteration k (for the Nesterov interim form, the gradient evaluated at
+ * the interim point θ̃ of that iteration). A learning rate is a function of the iteration k = 0, 1, …
  */
 
 export type Vector = Float64Array

@@ -17,6 +17,7 @@ const emptyState: EmptyState = frozen({})
  *
  * @example
  * ```ts
+ * const grads = { w: fromArray([0.5, -1]) }
  * const [u] = identity().update(grads, {})   // u === grads
  * ```
  */
@@ -33,7 +34,7 @@ export const identity = (): GradientTransformation<EmptyState> =>
  *
  * @example
  * ```ts
- * const [zeros] = setToZero().update(grads, {})
+ * const [zeros] = setToZero().update({ w: fromArray([0.5, -1]) }, {}) // { w: [0, 0] }
  * ```
  */
 export const setToZero = (): GradientTransformation<EmptyState> =>
@@ -79,6 +80,8 @@ export type ChainState<Ts extends readonly AnyTransformation[]> = { readonly [K 
  *
  * @example
  * ```ts
+ * const params = { w: fromArray([1, -2]) }
+ * const grads = params                    // ∇ of ½‖w‖²
  * const opt = chain(trace({ decay: 0.9 }), scaleByLearningRate(0.01))
  * const state = opt.init(params)          // readonly [TraceState, ScaleByLearningRateState]
  * const [updates, next] = opt.update(grads, state, params)
@@ -110,7 +113,8 @@ const applyOp = defineElementwise({ name: 'applyUpdates', inputs: ['p', 'u'], ou
  *
  * @example
  * ```ts
- * const params2 = applyUpdates(params, updates)
+ * const params = { w: fromArray([1, -2]) }
+ * const next = applyUpdates(params, { w: fromArray([-0.1, 0.2]) }) // { w: [0.9, -1.8] }
  * ```
  */
 export const applyUpdates = <P extends Params>(params: P, updates: Params): P =>

@@ -93,7 +93,9 @@ const affine = (mean: Float64Array, scale: Float64Array) => (m: HostMatrix): Hos
  *
  * @example
  * ```ts
- * const s = fitStandardizer(train)
+ * const train = hostMatrix([1, 10, 2, 20, 3, 30], 3, 2) // 3 examples, 2 features
+ * const test = hostMatrix([4, 40], 1, 2)
+ * const s = fitStandardizer(train)                      // μ = [2, 20], σ ≈ [0.816, 8.16]
  * const [trainX, testX] = [s.transform(train), s.transform(test)]
  * ```
  */
@@ -132,7 +134,13 @@ export const permutation = (key: Key, n: number): Int32Array => {
  *
  * @example
  * ```ts
- * for (const idx of epochBatches(key(0), epoch, train.rows, 128)) train(takeRows(train, idx))
+ * const train = hostMatrix(Array.from({ length: 1000 * 4 }, Math.random), 1000, 4)
+ * for (let epoch = 0; epoch < 3; epoch++) {
+ *   for (const idx of epochBatches(key(0), epoch, train.rows, 128)) {
+ *     const x = toTensor(takeRows(train, idx)) // [128, 4] (the last batch [104, 4])
+ *     dispose(x)
+ *   }
+ * }
  * ```
  */
 export const epochBatches = (

@@ -2,7 +2,7 @@
  * Activation layers: sigmoid, tanh, relu, leakyRelu, elu, softplus. Each is elementwise; the
  * backward pass multiplies ∂y by the derivative, computed from x (or y).
  *
- * References: seed 004_fdd4da4bfe9ce189.txt ("Activation functions"); seed 003_3f666a11de5b95b1.txt
+ * References: seed 004_fdd4da4bfe9ce189.txt ("Once again: nonlinearities"); seed 003_3f666a11de5b95b1.txt
  * (ReLU against vanishing gradients); seed 002_22903fbb3df79e4c.txt (ELU).
  */
 import { ranges, validate } from '../core/validate.js'

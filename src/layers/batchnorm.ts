@@ -143,7 +143,9 @@ const foldBiasOp = defineElementwise({
  *
  * @example
  * ```ts
- * const folded = foldBatchNorm(params[0], params[1], state[1])
+ * const d = dense(4).init(key(0), [3])
+ * const bn = batchNorm().init(key(1), [4])
+ * const folded = foldBatchNorm(d.params, bn.params, bn.state) // one dense layer for inference
  * ```
  */
 export const foldBatchNorm = (dense: DenseParams, bn: BatchNormParams, stats: BatchNormState, options: { readonly eps?: number } = {}): DenseParams => {

@@ -2,8 +2,8 @@
  * Losses with their gradients. Each takes predictions (or logits) and targets of one shape
  * [batch, ...] and returns the mean loss (a tensor of shape []) and ∂loss/∂predictions.
  *
- * References: seed 004_fdd4da4bfe9ce189.txt (hinge and multiclass hinge (SVM) losses, softmax
- * cross-entropy); seed 002_22903fbb3df79e4c.txt ("Losses"); Huber 1964; Keras `losses`.
+ * References: seed 004_fdd4da4bfe9ce189.txt ("Regularization": the multiclass SVM loss); the CS231n
+ * notes, "Linear classification" (multiclass SVM and softmax losses); Huber 1964; Keras `losses`.
  */
 import { ranges, validate } from '../core/validate.js'
 import { HyperparameterError, ShapeError } from '../errors.js'
@@ -42,7 +42,8 @@ const elementwiseLoss = (name: string, lossExpr: string, gradExpr: string, scala
  *
  * @example
  * ```ts
- * const { loss, grad } = meanSquaredError(predictions, targets)
+ * const { loss, grad } = meanSquaredError(fromArray([1, 2], [2, 1]), fromArray([0, 2], [2, 1]))
+ * // loss = ((1 − 0)² + 0²)/2 = 0.5, grad = [[1], [0]]
  * ```
  */
 export const meanSquaredError: Loss = elementwiseLoss('meanSquaredError', '(p - y) * (p - y)', '2 * (p - y)')([])
@@ -78,7 +79,7 @@ export const binaryCrossEntropyFromLogits: Loss = elementwiseLoss(
 /**
  * Hinge loss for labels y ∈ {−1, +1}: mean(max(0, 1 − y·p)); ∂ = −y·[1 − yp > 0]/N.
  *
- * Reference: seed 004_fdd4da4bfe9ce189.txt (hinge / SVM loss).
+ * Reference: the two-class form of seed 004_fdd4da4bfe9ce189.txt's multiclass SVM loss; Keras `Hinge`.
  */
 export const hinge: Loss = elementwiseLoss('hinge', 'Math.max(0, 1 - y * p)', '1 - y * p > 0 ? -y : 0')([])
 
@@ -101,11 +102,12 @@ const ceOp = defineElementwise({
  * mean over the batch of −Σ_c y_c log softmax(x)_c, computed with the row maximum subtracted;
  * ∂ = (softmax(x) − y)/B. For integer labels use `oneHot(labels, classes)`.
  *
- * Reference: seed 004_fdd4da4bfe9ce189.txt ("Softmax classifier"); Keras `CategoricalCrossentropy(from_logits=True)`.
+ * Reference: CS231n, "Linear classification" ("Softmax classifier"); Keras `CategoricalCrossentropy(from_logits=True)`.
  *
  * @example
  * ```ts
- * const { loss, grad } = softmaxCrossEntropy(logits, oneHot([3, 1, 4], 10, logits.backend))
+ * const logits = zeros([3, 10])
+ * const { loss, grad } = softmaxCrossEntropy(logits, oneHot([3, 1, 4], 10, logits.backend)) // loss = ln 10
  * ```
  */
 export const softmaxCrossEntropy: Loss = (logits, labels) => {
@@ -132,7 +134,8 @@ const hingeGradOp = defineElementwise({ name: 'multiclassHingeGrad', inputs: ['i
  * Multiclass hinge (SVM) loss with one-hot targets: L_i = Σ_{j≠yᵢ} max(0, s_j − s_{yᵢ} + 1),
  * averaged over the batch; ∂s_j = [margin_j > 0] for j ≠ yᵢ and −Σ_j [margin_j > 0] for yᵢ, over B.
  *
- * Reference: seed 004_fdd4da4bfe9ce189.txt, the multiclass SVM loss.
+ * Reference: seed 004_fdd4da4bfe9ce189.txt ("Regularization": L = (1/N) Σᵢ Σ_{j≠yᵢ} max(0, f_j − f_{yᵢ} + 1) + λR(W));
+ * CS231n, "Linear classification". Keras `CategoricalHinge` differs (only the largest wrong score).
  */
 export const multiclassHinge: Loss = (scores, labels) => {
   check2d('multiclassHinge', scores, labels)

@@ -49,9 +49,9 @@ export const cosineDecay = (options: CosineDecayOptions): Schedule => {
 }
 
 /**
- * Joins schedules at boundaries: schedules[0] for k < b₀, then schedules[i + 1](k − bᵢ) for
+ * Joins schedules at boundaries: `schedules[0](k)` for k < b₀, then `schedules[i + 1](k − bᵢ)` for
  * bᵢ ≤ k < bᵢ₊₁ (each restarts its own count). Continuous at bᵢ exactly when
- * schedules[i](bᵢ − b_{i−1}) = schedules[i + 1](0), e.g. in `warmupCosineDecay`.
+ * `schedules[i](bᵢ − bᵢ₋₁) = schedules[i + 1](0)`, e.g. in `warmupCosineDecay`.
  *
  * Reference: Optax `join_schedules`.
  *

@@ -62,10 +62,14 @@ const optionCodecs = {
  *
  * @example
  * ```ts
- * const { best, bestStep } = await earlyStopping({ evaluateEvery: 100, patience: 5 }, {
- *   initial: params,
- *   train: async (p, n) => trainFor(p, n),
- *   validationError: async (p) => evaluate(p),
+ * // θ is a number here: gradient steps on (θ − 3)², validated against a target of 2.9
+ * const { best, bestStep } = await earlyStopping({ evaluateEvery: 10, patience: 5 }, {
+ *   initial: 0,
+ *   train: (theta, n) => {
+ *     for (let i = 0; i < n; i++) theta -= 0.2 * (theta - 3)
+ *     return theta
+ *   },
+ *   validationError: (theta) => (theta - 2.9) ** 2,
  * })
  * ```
  */
@@ -118,8 +122,10 @@ export interface EarlyStoppingMonitor {
  *
  * @example
  * ```ts
- * const monitor = earlyStoppingMonitor({ patience: 5 })
- * if (monitor.observe(epoch, valLoss).stop) break
+ * const monitor = earlyStoppingMonitor({ patience: 2 })
+ * for (const [epoch, valLoss] of [0.9, 0.7, 0.72, 0.71, 0.6].entries()) {
+ *   if (monitor.observe(epoch, valLoss).stop) break // at epoch 3; monitor.bestStep() === 1
+ * }
  * ```
  */
 export const earlyStoppingMonitor = (options: Omit<EarlyStoppingOptions, 'evaluateEvery' | 'maxSteps'>): EarlyStoppingMonitor => {

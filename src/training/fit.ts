@@ -106,8 +106,15 @@ export const evaluate = async <P extends Params, MS>(
  *
  * @example
  * ```ts
- * const result = await fit({ model, loss: softmaxCrossEntropy, optimizer: adamw({ learningRate: 1e-3 }),
- *   train, validation, epochs: 20, batchSize: 128, key: key(0), earlyStopping: { patience: 3 } })
+ * // two classes: is x₀ > x₁? (one-hot targets)
+ * const data = (seed: number, n: number) => {
+ *   const x = hostMatrix(uniformValues(key(seed), 2 * n), n, 2)
+ *   const y = hostMatrix(Array.from({ length: n }, (_, i) => (x.data[2 * i]! > x.data[2 * i + 1]! ? [1, 0] : [0, 1])).flat(), n, 2)
+ *   return { x, y }
+ * }
+ * const model = sequential([dense(16), relu(), dense(2)])
+ * const result = await fit({ model, loss: softmaxCrossEntropy, optimizer: adamw({ learningRate: 1e-2 }),
+ *   train: data(1, 400), validation: data(2, 100), epochs: 20, batchSize: 32, key: key(0), earlyStopping: { patience: 3 } })
  * ```
  */
 export const fit = async <P extends Params, MS, S>(options: FitOptions<P, MS, S>): Promise<FitResult<P, MS>> => {

@@ -30,8 +30,10 @@ export interface GradCheckResult {
  *
  * @example
  * ```ts
- * const r = await gradCheck((p) => lossOf(p), (p) => gradsOf(p), params)
- * r.maxRelativeError < 1e-2
+ * // f(w) = Σw², ∇f = 2w
+ * const w = fromArray([1, -2, 3])
+ * const r = await gradCheck((p) => sumOfSquares(p as Tensor), (p) => scaleTensor(p as Tensor, 2), w)
+ * r.maxRelativeError < 1e-2 // true
  * ```
  */
 export const gradCheck = async (

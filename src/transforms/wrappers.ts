@@ -52,9 +52,10 @@ const isStaticKey = (k: string) => /mask$/i.test(k)
  *
  * @example
  * ```ts
- * const opt = injectHyperparams(sgd)({ learningRate: 0.1, momentum: momentumAnnealing({ transitionSteps: 1000 }) })
- * let state = opt.init(params)
- * state = { ...state, hyperparams: { ...state.hyperparams, learningRate: 0.05 } }
+ * const params = { w: fromArray([1, -2]) }
+ * const opt = injectHyperparams(sgd)({ learningRate: cosineDecay({ init: 0.1, decaySteps: 1000 }), momentum: 0.9 })
+ * let state = opt.init(params) // state.hyperparams: { learningRate: 0.1, momentum: 0.9 }
+ * state = { ...state, hyperparams: { ...state.hyperparams, momentum: 0.5 } } // from the next update on
  * ```
  */
 export const injectHyperparams =
@@ -493,8 +494,11 @@ const scaleByOp = defineElementwise({ name: 'plateauScale', inputs: ['u'], scala
  *
  * @example
  * ```ts
+ * const params = { w: fromArray([1, -2]) }
  * const opt = chain(adam({ learningRate: 1e-3 }), reduceOnPlateau({ patience: 5 }))
- * const [u, s] = opt.update(grads, state, params, { value: validationLoss })
+ * const state = opt.init(params)
+ * const validationLoss = 0.42 // measured on the validation set after this step
+ * const [u, s] = opt.update(params, state, params, { value: validationLoss })
  * ```
  */
 export const reduceOnPlateau = (options: ReduceOnPlateauOptions = {}): GradientTransformation<ReduceOnPlateauState> => {
