@@ -21,7 +21,8 @@ export type Comparison =
   | { readonly ok: true }
   | { readonly ok: false; readonly path: string; readonly index: number; readonly actual: number; readonly expected: number; readonly message: string }
 
-type Leaf = HostTensor | ArrayLike<number> | number
+/** What `allClose` compares at a leaf: a host tensor, an array of numbers or a number. */
+export type Leaf = HostTensor | ArrayLike<number> | number
 
 const asArray = (x: Leaf): ArrayLike<number> => (x instanceof HostTensor ? x.data : typeof x === 'number' ? [x] : x)
 

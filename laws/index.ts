@@ -1,6 +1,9 @@
 /**
  * fluxion/laws: algebraic laws of gradient transformations as pure predicates, fast-check runners
- * for vitest, arbitraries, and float64 reference implementations of the lecture formulas.
+ * (fast-check only), arbitraries, and float64 reference implementations of the lecture formulas.
+ * The vitest suites are in `fluxion/laws/vitest`.
+ *
+ * @module fluxion/laws
  */
 export * from './allclose.js'
 export * from './host.js'

@@ -129,8 +129,9 @@ export interface LawReport {
  *
  * @example
  * ```ts
+ * const myTransform = () => chain(trace({ decay: 0.9 }), scaleBySign())
  * const reports = await verifyTransformLaws(() => myTransform(), { backends: [cpu] })
- * reports.filter((r) => !r.ok)
+ * reports.filter((r) => !r.ok) // []
  * ```
  */
 export const verifyTransformLaws = async (make: () => AnyTransformation, options: TransformLawOptions): Promise<LawReport[]> => {

@@ -2,6 +2,8 @@
  * fluxion/laws/vitest: vitest suites over the law predicates, one test per law and backend. Needs
  * vitest and fast-check (peer dependencies); everything else in the law suite is in `fluxion/laws`,
  * which needs only fast-check.
+ *
+ * @module fluxion/laws/vitest
  */
 import fc from 'fast-check'
 import { describe, it } from 'vitest'
@@ -19,6 +21,7 @@ import { type LayerLawOptions, type ScheduleLawOptions, type TransformLawOptions
  *
  * @example
  * ```ts
+ * const myClip = (maxNorm: number) => chain(clipByNorm(maxNorm), scale(-0.1))
  * checkTransformLaws('my clip', () => myClip(1), { backends: [cpu] })
  * ```
  */

@@ -58,10 +58,12 @@ export const generateLawsDoc = (): string => {
 
 - **predicates** (\`laws/predicates/\`): each law is a function returning a \`LawResult\` (\`ok\`, and on
   failure the path, index, values and a message);
-- **runners** (\`laws/runners.ts\`): \`checkTransformLaws\`, \`checkScheduleLaws\`, \`checkLayerLaws\`
-  register vitest suites; \`verifyTransformLaws\` returns one report per law and backend. Every
-  run uses a printed seed (\`FC_SEED\` replays it; \`FC_NUM_RUNS\` changes the number of runs), and a
-  failure reports fast-check's seed and counterexample path;
+- **runners** (\`laws/runners.ts\`, fast-check only): \`assertLaw\` throws on a counterexample and
+  \`verifyTransformLaws\` returns one report per law and backend; the vitest suites
+  \`checkTransformLaws\`, \`checkScheduleLaws\` and \`checkLayerLaws\` (\`laws/vitest.ts\`, the
+  \`fluxion/laws/vitest\` entry) register one test per law and backend. Every run uses a printed
+  seed (\`FC_SEED\` replays it; \`FC_NUM_RUNS\` changes the number of runs), and a failure reports
+  fast-check's seed and counterexample path;
 - **arbitraries** (\`laws/arbitraries.ts\`): trees of random shapes, gradient sequences, extreme
   values (denormals, huge, ±0, NaN, ±∞), hyperparameters drawn from a transform's io-ts range
   codecs (\`hyperparametersArb\`, with the \`catalog\` of fluxion's transforms);
@@ -75,8 +77,8 @@ ${rows.join('\n')}
 Checking your own transform: see \`examples/custom-transform-laws.ts\`, or in a vitest file
 
 \`\`\`ts
-import { checkTransformLaws } from 'fluxion/laws'
 import { cpu } from 'fluxion'
+import { checkTransformLaws } from 'fluxion/laws/vitest'
 
 checkTransformLaws('my transform', () => myTransform({ rate: 0.5 }), { backends: [cpu], numRuns: 50 })
 \`\`\`

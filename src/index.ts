@@ -1,6 +1,8 @@
 /**
  * fluxion: Optax-style gradient transformations over parameter trees of tensors on the CPU or a
  * GPU (gpu.js). See README.md for a tour.
+ *
+ * @module fluxion
  */
 export * from './errors.js'
 export * as tree from './tree/index.js'

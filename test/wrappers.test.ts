@@ -384,7 +384,7 @@ describe('injectHyperparams injects the numbers and the functions of options who
       seen.push(o)
       return identity()
     }
-    const opt = injectHyperparams(factory)({ maskScale: ((k: number) => 2 * k + 1) as never, rate: 0.5, mask, weightDecayMask: mask, flag: true })
+    const opt = injectHyperparams(factory)({ maskScale: (k: number) => 2 * k + 1, rate: 0.5, mask, weightDecayMask: mask, flag: true })
     const p = { w: fromArray([1], [1]) }
     const s0 = opt.init(p)
     expect(s0.hyperparams).toEqual({ maskScale: 1, rate: 0.5 })

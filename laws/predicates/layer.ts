@@ -2,8 +2,8 @@
  * Laws of layers, as predicates over a layer, an input and a backend.
  */
 import {
+  type AnyLayer,
   type Backend,
-  type Layer,
   type Params,
   type Tensor,
   applyUpdates,
@@ -22,8 +22,6 @@ import type { LawResult } from './transform.js'
 const projectOp = defineElementwise({ name: 'lawProjection', inputs: ['y', 'r'], outputs: ['y * r'] })
 const addOp = defineElementwise({ name: 'lawAdd', inputs: ['a', 'b'], outputs: ['a + b'] })
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyLayer = Layer<any, any>
 
 /**
  * Gradients: the layer's backward pass (for its params and its input, plus its regularization)

@@ -167,8 +167,11 @@ const codecOf = (transform: GradientTransformation<unknown>): t.Mixed => {
  *
  * @example
  * ```ts
+ * const params = { w: fromArray([1, -2]) }
+ * const opt = adam({ learningRate: 0.1 })
+ * const [, state] = opt.update(params, opt.init(params), params)
  * const json = await saveState(opt, state)
- * const restored = loadState(opt, JSON.parse(JSON.stringify(json)), backend)
+ * const restored = loadState(opt, JSON.parse(JSON.stringify(json)), cpu)
  * ```
  */
 export const saveState = async <S>(transform: GradientTransformation<S>, state: S): Promise<unknown> => {

@@ -47,8 +47,9 @@ export const checkInput = (layer: string, x: Tensor, inner: readonly number[]): 
 }
 
 
+/** A layer of any parameter and state types, as `sequential` takes them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyLayer = Layer<any, any>
+export type AnyLayer = Layer<any, any>
 
 /** Params and state of a `sequential` model: one entry per layer. */
 export type SequentialParams = readonly Params[]

@@ -10,7 +10,7 @@
  * out of weight decay (seed 000_33f4fbf331723dec.txt, "only applied to the connection weights").
  */
 import * as t from 'io-ts'
-import { setToZero, zerosLikeTree } from '../core/base.js'
+import { type AnyTransformation, setToZero, zerosLikeTree } from '../core/base.js'
 import { checkCount, elementwiseTree, frozen, leafRows, mapLeaves, requireParams } from '../core/internal.js'
 import { type Mask, maskLeaves } from '../core/mask.js'
 import { countCodec, floatCodec, paramsCodec } from '../core/state.js'
@@ -23,8 +23,7 @@ import { Tensor, defineElementwise } from '../tensor/tensor.js'
 import * as tree from '../tree/index.js'
 import type { Tree } from '../tree/index.js'
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyT = GradientTransformation<any>
+type AnyT = AnyTransformation
 
 const codecOrUnknown = (x: AnyT): t.Mixed => x.stateCodec ?? t.unknown
 
@@ -35,6 +34,14 @@ export interface InjectHyperparamsState<S> {
   readonly count: number
   readonly hyperparams: Readonly<Record<string, number>>
   readonly inner: S
+}
+
+/**
+ * The options `injectHyperparams(factory)` takes: the factory's, where every numeric option may also
+ * be a schedule (masks and non-numeric options keep their types).
+ */
+export type InjectableOptions<O> = {
+  readonly [K in keyof O]: K extends `${string}${'mask' | 'Mask'}` ? O[K] : number extends O[K] ? O[K] | Schedule : O[K]
 }
 
 // masks may be functions too, but they are not schedules (conventions are strings, never injected)
@@ -60,7 +67,7 @@ const isStaticKey = (k: string) => /mask$/i.test(k)
  */
 export const injectHyperparams =
   <O extends object, S>(factory: (options: O) => GradientTransformation<S>) =>
-  (options: O): GradientTransformation<InjectHyperparamsState<S>> => {
+  (options: InjectableOptions<O>): GradientTransformation<InjectHyperparamsState<S>> => {
     if (typeof factory !== 'function') throw new HyperparameterError('injectHyperparams', 'factory', factory, 'a function options => GradientTransformation')
     const entries = Object.entries(options as Record<string, unknown>)
     const schedules = entries.filter(([k, v]) => typeof v === 'function' && !isStaticKey(k)) as [string, Schedule][]
