@@ -23,9 +23,8 @@ import { Tensor, defineElementwise } from '../tensor/tensor.js'
 import * as tree from '../tree/index.js'
 import type { Tree } from '../tree/index.js'
 
-type AnyT = AnyTransformation
 
-const codecOrUnknown = (x: AnyT): t.Mixed => x.stateCodec ?? t.unknown
+const codecOrUnknown = (x: AnyTransformation): t.Mixed => x.stateCodec ?? t.unknown
 
 // ---- injectHyperparams ------------------------------------------------------------------------
 
@@ -183,7 +182,7 @@ const labelLeaves = (labels: Labels, reference: Params, params: Params | undefin
  * )
  * ```
  */
-export const multiTransform = (transforms: Readonly<Record<string, AnyT>>, labels: Labels): GradientTransformation<MultiTransformState> => {
+export const multiTransform = (transforms: Readonly<Record<string, AnyTransformation>>, labels: Labels): GradientTransformation<MultiTransformState> => {
   const names = Object.keys(transforms).sort()
   if (names.length === 0) throw new HyperparameterError('multiTransform', 'transforms', transforms, 'at least one labelled transformation')
   return frozen({
