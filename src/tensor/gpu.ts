@@ -80,7 +80,7 @@ const argumentTypes = (op: ElementwiseOp): Record<string, string> => {
 
 let webgpuInstalledByUs = 0
 
-const runsInNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string'
+const runsInNode = (): boolean => typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string'
 
 const loadGpuJs = async (): Promise<GpuJs> => {
   try {
@@ -149,7 +149,11 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
   }
   if (mode === 'webgpu' && !(await GPU.isWebGPUAvailable())) {
     teardownNavigator()
-    throw unavailable('no WebGPU adapter answered (in Node on Linux, install a Vulkan driver, e.g. SwiftShader from Debian chromium with VK_ICD_FILENAMES)')
+    throw unavailable(
+      runsInNode()
+        ? 'no WebGPU adapter answered (in Node on Linux, install a Vulkan driver, e.g. SwiftShader from Debian chromium with VK_ICD_FILENAMES)'
+        : 'navigator.gpu exists but no WebGPU adapter answered (the browser may need WebGPU enabled, e.g. Chromium on Linux with --enable-unsafe-webgpu, and a secure origin)',
+    )
   }
   if (mode === 'headlessgl' && !GPU.isHeadlessGLSupported) throw unavailable('the optional `gl` package is not installed')
   if (mode === 'webgl2' && !GPU.isWebGL2Supported) throw unavailable('no WebGL2 context (browsers only)')
