@@ -41,6 +41,7 @@ export const runScale = (backend?: string): number => {
     const m = /^\s*([^=\s]+)\s*=\s*([0-9.]+)\s*$/.exec(entry)
     const f = m ? Number(m[2]) : NaN
     if (!m || !(f > 0)) throw new Error(`FLUXION_RUN_SCALE must be a list of backend=factor with factors > 0 (e.g. gpu:webgpu=0.5), got ${JSON.stringify(spec)}`)
+    if (!/^(cpu|gpu:(webgpu|webgl2|headlessgl|webasm|cpu))$/.test(m[1]!)) throw new Error(`FLUXION_RUN_SCALE names an unknown backend ${JSON.stringify(m[1])}; backends are cpu and gpu:<mode> (gpu:webgpu, gpu:webasm, ...)`)
     if (m[1] === backend) factor = f
   }
   return factor

@@ -9,12 +9,13 @@ import { join } from 'node:path'
 /** One backend's status as seen by one test file. */
 export interface BackendRecord {
   readonly name: string
+  /** Available to this file's tests; the summary counts it as run only if a passed test names it. */
   readonly ran: boolean
   /** Why it did not run, and how to enable it. */
   readonly why?: string
 }
 
-/** Records that `name` ran in this test file, or did not, and why. */
+/** Records that `name` is available to this test file's tests, or is not, and why. */
 export const reportBackend = (name: string, ran: boolean, why?: string): void => {
   const dir = process.env.FLUXION_BACKEND_REPORT_DIR
   if (!dir) return // a test file run outside the suite's config

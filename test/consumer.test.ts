@@ -6,7 +6,8 @@
  * `skipLibCheck: false` under `moduleResolution` node16 and bundler; the installed package bundles
  * for the browser with esbuild. Needs the npm registry (for fp-ts, io-ts, ...), as CI has.
  */
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
+import { promisify } from 'node:util'
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -15,18 +16,20 @@ import * as esbuild from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { allClose } from '../laws/allclose.js'
 
+const execFileAsync = promisify(execFile)
 const repo = resolve(import.meta.dirname, '..')
 const project = mkdtempSync(join(tmpdir(), 'fluxion-consumer-'))
-const npm = (args: string[], cwd: string) => execFileSync('npm', args, { cwd, encoding: 'utf8', timeout: 240_000, stdio: ['ignore', 'pipe', 'pipe'] })
+// asynchronous, so that the event loop keeps turning (the test watchdog kills a blocked one)
+const npm = async (args: string[], cwd: string): Promise<string> => (await execFileAsync('npm', args, { cwd, encoding: 'utf8', timeout: 240_000 })).stdout
 const lock = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> }
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string>; peerDependencies: Record<string, string> }
 
 let tarball = ''
-beforeAll(() => {
-  const packed = JSON.parse(npm(['pack', '--json', '--pack-destination', project], repo)) as { filename: string; files: { path: string }[] }[]
+beforeAll(async () => {
+  const packed = JSON.parse(await npm(['pack', '--json', '--pack-destination', project], repo)) as { filename: string; files: { path: string }[] }[]
   tarball = join(project, packed[0]!.filename)
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
-  npm(['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `fast-check@${lock.packages['node_modules/fast-check']!.version}`], project)
+  await npm(['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `fast-check@${lock.packages['node_modules/fast-check']!.version}`], project)
   for (const f of ['consumer.mjs', 'consumer.ts']) cpSync(join(repo, 'test/consumer', f), join(project, f))
 }, 300_000)
 
@@ -62,7 +65,14 @@ describe('the packed package in an empty project', () => {
     expect(out.gpuError).toMatch(/^UnsupportedError: createGpuBackend needs the optional peer dependency 'gpu\.js' \(npm install gpu\.js\)/)
   })
 
-  it.each(['node16', 'bundler'])('a strict TypeScript consumer type-checks with skipLibCheck false (moduleResolution %s)', (resolution) => {
+  it('CommonJS can require it (require(esm), Node ≥ 20.19)', () => {
+    writeFileSync(join(project, 'consumer.cjs'), "const { adam, fromArray } = require('fluxion')\nconst { allClose } = require('fluxion/laws')\nconsole.log(typeof adam, typeof fromArray, typeof allClose)\n")
+    const r = spawnSync(process.execPath, ['--no-warnings', 'consumer.cjs'], { cwd: project, encoding: 'utf8', timeout: 60_000 })
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout.trim()).toBe('function function function')
+  })
+
+  it.each(['node16', 'nodenext', 'bundler'])('a strict TypeScript consumer type-checks with skipLibCheck false (moduleResolution %s)', (resolution) => {
     const compilerOptions = {
       strict: true,
       skipLibCheck: false,
@@ -70,7 +80,7 @@ describe('the packed package in an empty project', () => {
       target: 'ES2022',
       lib: ['ES2022'],
       types: [],
-      module: resolution === 'node16' ? 'node16' : 'esnext',
+      module: resolution === 'bundler' ? 'esnext' : resolution,
       moduleResolution: resolution,
       exactOptionalPropertyTypes: true,
       noUncheckedIndexedAccess: true,

@@ -44,4 +44,13 @@ describe.each(gpus.map((g) => g.name.replace('gpu:', '')))('process lifecycle wi
     expect(r.status).toBe(0)
     expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toHaveLength(3)
   })
+
+  it('survives garbage collections after destroy, and a second backend after the first (three runs)', () => {
+    for (let run = 0; run < 3; run++) {
+      const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'test/fixtures/exit.ts', mode, mode === 'webgpu' ? 'webasm' : 'webgpu', mode], { timeout: 90_000, encoding: 'utf8', env: process.env })
+      expect(r.signal, `run ${run}: ${r.stderr}`).toBeNull()
+      expect(r.status, `run ${run}: ${r.stderr}`).toBe(0)
+      expect(r.stdout.trim().split('\n')).toHaveLength(3)
+    }
+  }, 300_000)
 })

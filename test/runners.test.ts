@@ -29,6 +29,11 @@ describe('run counts per backend (FLUXION_RUN_SCALE)', () => {
     expect(propertyParameters(20, {}, 'gpu:webgpu').numRuns).toBe(7)
   })
 
+  it.each(['webgpu=0.5', 'gpu:cuda=0.5'])('rejects an unknown backend name (%s)', (spec) => {
+    process.env.FLUXION_RUN_SCALE = spec
+    expect(() => runScale('gpu:webgpu')).toThrow(/FLUXION_RUN_SCALE names an unknown backend/)
+  })
+
   it.each(['gpu:webgpu', 'gpu:webgpu=0', 'gpu:webgpu=-1', 'gpu:webgpu=half', '=0.5'])('rejects a malformed list (%s), naming it', (spec) => {
     process.env.FLUXION_RUN_SCALE = spec
     expect(() => runScale('gpu:webgpu')).toThrow(`FLUXION_RUN_SCALE must be a list of backend=factor with factors > 0 (e.g. gpu:webgpu=0.5), got ${JSON.stringify(spec)}`)

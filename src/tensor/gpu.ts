@@ -94,6 +94,9 @@ const loadGpuJs = async (): Promise<GpuJs> => {
 // A specifier held in a variable: bundlers leave this import alone, so browser bundles never
 // contain Dawn's native addon; Node resolves it from the caller's node_modules.
 const dawnPackage = 'webgpu'
+// One Dawn instance per process, created on first use and never dropped: Dawn 0.4.0 crashes or
+// hangs in a later garbage collection when an instance whose device was destroyed is collected.
+let dawnInstance: unknown
 const loadDawn = async (): Promise<{ create(flags: string[]): unknown; globals: object }> => {
   try {
     return (await import(/* @vite-ignore */ /* webpackIgnore: true */ dawnPackage)) as { create(flags: string[]): unknown; globals: object }
@@ -127,9 +130,12 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
     const g = globalThis as { navigator?: { gpu?: unknown } }
     if (!g.navigator?.gpu) {
       if (!runsInNode()) throw new UnsupportedError(`createGpuBackend: mode 'webgpu' is not available here: this environment has no navigator.gpu (WebGPU)`)
-      const dawn = await loadDawn()
-      Object.assign(globalThis, dawn.globals)
-      Object.defineProperty(globalThis, 'navigator', { value: { gpu: dawn.create([]) }, configurable: true, writable: true })
+      if (dawnInstance === undefined) {
+        const dawn = await loadDawn()
+        Object.assign(globalThis, dawn.globals)
+        dawnInstance = dawn.create([])
+      }
+      Object.defineProperty(globalThis, 'navigator', { value: { gpu: dawnInstance }, configurable: true, writable: true })
       installedNavigator = true
       webgpuInstalledByUs++
     } else if (webgpuInstalledByUs > 0) {
