@@ -1,16 +1,22 @@
 /**
  * The one tolerance-aware comparison of trees used by every law and test:
- * |a − b| ≤ atol + rtol·|b| elementwise (numpy's `allclose`), with NaN equal only to NaN and
- * infinities equal only to themselves. Structures must match.
+ * |a − b| ≤ atol + rtol·|b| elementwise (numpy's `allclose`), infinities equal only to themselves,
+ * and NaN a mismatch, also against NaN, unless `nanEqual` is set. Structures must match.
  */
 import { tree } from '../src/index.js'
 import type { TreeLike } from '../src/index.js'
 import { HostTensor } from './host.js'
 
-/** Tolerances of `allClose`. */
+/**
+ * Tolerances of `allClose`. `nanEqual: true` makes a NaN match a NaN at the same position (numpy's
+ * `equal_nan`); by default every NaN is a mismatch, so a run that went NaN never passes for one
+ * that matches its reference. Set it only where NaN is the expected value, and say why.
+ */
 export interface Tolerance {
   readonly rtol: number
   readonly atol: number
+  /** Whether NaN matches NaN at the same position. Default false. */
+  readonly nanEqual?: boolean
 }
 
 /** Float32 tolerance for a few steps of float32 arithmetic against a float64 reference. */
@@ -26,7 +32,24 @@ export type Leaf = HostTensor | ArrayLike<number> | number
 
 const asArray = (x: Leaf): ArrayLike<number> => (x instanceof HostTensor ? x.data : typeof x === 'number' ? [x] : x)
 
-/** Compares two trees of numbers, arrays or host tensors. */
+const close = (x: number, y: number, tol: Tolerance): boolean => {
+  if (Number.isNaN(x) || Number.isNaN(y)) return tol.nanEqual === true && Number.isNaN(x) && Number.isNaN(y)
+  if (!Number.isFinite(x) || !Number.isFinite(y)) return x === y
+  return Math.abs(x - y) <= tol.atol + tol.rtol * Math.abs(y)
+}
+
+/**
+ * Compares two trees of numbers, arrays or host tensors: at every position
+ * |actual − expected| ≤ atol + rtol·|expected|, ±∞ only equal to itself, NaN never close (with
+ * `nanEqual`, close to NaN only). Returns the first mismatch.
+ *
+ * @example
+ * ```ts
+ * allClose([1, 2.0001], [1, 2], { rtol: 1e-3, atol: 0 }).ok                  // true
+ * allClose([NaN, 1], [NaN, 1], float32Tolerance).ok                          // false: NaN is a mismatch
+ * allClose([NaN, 1], [NaN, 1], { ...float32Tolerance, nanEqual: true }).ok   // true
+ * ```
+ */
 export const allClose = (actual: TreeLike<Leaf>, expected: TreeLike<Leaf>, tol: Tolerance = float32Tolerance): Comparison => {
   const d = tree.firstDifference(actual, expected)
   if (d) return { ok: false, path: d.path, index: -1, actual: NaN, expected: NaN, message: `structures differ at ${d.path}: ${d.detail}` }
@@ -41,9 +64,9 @@ export const allClose = (actual: TreeLike<Leaf>, expected: TreeLike<Leaf>, tol: 
     for (let i = 0; i < a.length; i++) {
       const x = a[i]!
       const y = e[i]!
-      const same = Number.isNaN(x) || Number.isNaN(y) ? Number.isNaN(x) && Number.isNaN(y) : !Number.isFinite(x) || !Number.isFinite(y) ? x === y : Math.abs(x - y) <= tol.atol + tol.rtol * Math.abs(y)
-      if (!same) {
-        return { ok: false, path, index: i, actual: x, expected: y, message: `${path === '' ? '<root>' : path}[${i}]: ${x} vs expected ${y} (rtol ${tol.rtol}, atol ${tol.atol})` }
+      if (!close(x, y, tol)) {
+        const nan = Number.isNaN(x) || Number.isNaN(y) ? (tol.nanEqual ? ', NaN only matches NaN' : ', NaN is a mismatch unless nanEqual') : ''
+        return { ok: false, path, index: i, actual: x, expected: y, message: `${path === '' ? '<root>' : path}[${i}]: ${x} vs expected ${y} (rtol ${tol.rtol}, atol ${tol.atol}${nan})` }
       }
     }
   }

@@ -169,7 +169,9 @@ const cases: Case<unknown>[] = [
     name: 'radam (rectified and early momentum phases)',
     // ρ_t reaches the threshold only after several steps: long enough runs to rectify
     steps: { min: 6, max: 12 },
-    hyper: fc.record({ alpha: rate, b1: beta, b2: fc.double({ min: 0.5, max: 0.999, noNaN: true }), e: eps, threshold: fc.constantFrom(5, 3, 1.5) }),
+    // thresholds > 4: below 4 the rectifier √((ρₜ − 4)(ρₜ − 2)ρ∞ / …) is NaN for ρₜ in (2, 4), in the
+    // reference as in fluxion (the draws 3 and 1.5 passed only while allClose took NaN for NaN)
+    hyper: fc.record({ alpha: rate, b1: beta, b2: fc.double({ min: 0.5, max: 0.999, noNaN: true }), e: eps, threshold: fc.constantFrom(5, 4.5, 6) }),
     make: (h) => radam({ learningRate: h.alpha, b1: h.b1, b2: h.b2, eps: h.e, threshold: h.threshold }),
     reference: (t, g, h) => ref.radamReference(t, g, h.alpha, h.b1, h.b2, h.e, h.threshold),
   }),
@@ -255,11 +257,15 @@ describe.each(backends)('optimizers against their references on $name', (backend
 
 // Every optimizer, in every convention it offers, through the law runner (identity, associativity,
 // purity, determinism, state round trip through its codec, backend parity).
-const lawCases: [string, () => Optimizer][] = [
-  ...(['optax', 'pytorch', 'keras', 'tfjs'] as const).flatMap((cv): [string, () => Optimizer][] => [
+// TensorFlow.js' centered RMSProp divides by √(ν − μ² − ε), NaN wherever the variance estimate is
+// below ε (e.g. zero gradients), in tfjs as here; its laws are checked on gradients in [0.01, 10],
+// where ν − μ² ≥ ρᵗ(1 − ρᵗ) min g² stays far above ε over the few steps drawn.
+const awayFromZero = { inputs: sequenceArb({ grads: { min: 0.01, max: 10, zeroWeight: 0 } }) }
+const lawCases: [string, () => Optimizer, { readonly inputs?: ReturnType<typeof sequenceArb> }?][] = [
+  ...(['optax', 'pytorch', 'keras', 'tfjs'] as const).flatMap((cv): [string, () => Optimizer, { readonly inputs?: ReturnType<typeof sequenceArb> }?][] => [
     [`sgd momentum (${cv})`, () => sgd({ learningRate: 0.1, momentum: 0.9, convention: cv })],
     [`adagrad (${cv})`, () => adagrad({ learningRate: 0.1, convention: cv })],
-    [`rmsprop centered momentum (${cv})`, () => rmsprop({ learningRate: 0.01, centered: true, momentum: 0.5, convention: cv })],
+    [`rmsprop centered momentum (${cv})`, () => rmsprop({ learningRate: 0.01, centered: true, momentum: 0.5, convention: cv }), cv === 'tfjs' ? awayFromZero : {}],
     [`adadelta (${cv})`, () => adadelta({ learningRate: 1, convention: cv })],
     [`adam (${cv})`, () => adam({ learningRate: 0.01, convention: cv })],
     [`adamax (${cv})`, () => adamax({ learningRate: 0.01, convention: cv })],
@@ -277,4 +283,4 @@ const lawCases: [string, () => Optimizer][] = [
   ['noisySgd', () => noisySgd({ learningRate: 0.1 })],
   ['lbfgs', () => lbfgs({ learningRate: 0.5, memorySize: 3 })],
 ]
-for (const [name, make] of lawCases) checkTransformLaws(name, make, { backends, numRuns: 3 })
+for (const [name, make, o] of lawCases) checkTransformLaws(name, make, { backends, numRuns: 3, ...o })

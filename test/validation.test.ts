@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest'
 import * as f from '../src/index.js'
 import { HyperparameterError, ranges } from '../src/index.js'
+import { radamThreshold } from '../src/core/validate.js'
 import { caught } from './helpers.js'
 
 // The allowed-range texts as the error messages state them.
@@ -22,6 +23,7 @@ const AT_LEAST_ONE = 'a finite number ≥ 1'
 const POS_INT = 'an integer ≥ 1'
 const NON_NEG_INT = 'an integer ≥ 0'
 const SEED = 'an integer in [0, 2^53)'
+const RADAM_THRESHOLD = 'a finite number > 4 (RAdam rectifies only where ρₜ > 4)'
 const BOOL = 'boolean'
 const LR = 'a finite number ≥ 0 or a schedule (step) => number'
 /** A mask option: a boolean, a tree or a function; a number, a string or null is rejected when built. */
@@ -79,7 +81,7 @@ const cases: readonly Case[] = [
   { name: 'scaleByRss', build: (o) => f.scaleByRss(o), valid: {}, fields: { initialAccumulatorValue: NON_NEG, eps: NON_NEG, epsInSqrt: BOOL } },
   { name: 'scaleByAdadelta', build: (o) => f.scaleByAdadelta(o), valid: {}, fields: { rho: UNIT, eps: POS } },
   { name: 'scaleByLion', build: (o) => f.scaleByLion(o), valid: {}, fields: { b1: UNIT, b2: UNIT } },
-  { name: 'scaleByRadam', build: (o) => f.scaleByRadam(o), valid: {}, fields: { b1: UNIT, b2: UNIT, eps: NON_NEG, epsRoot: NON_NEG, threshold: FINITE } },
+  { name: 'scaleByRadam', build: (o) => f.scaleByRadam(o), valid: {}, fields: { b1: UNIT, b2: UNIT, eps: NON_NEG, epsRoot: NON_NEG, threshold: RADAM_THRESHOLD } },
   { name: 'scaleByTrustRatio', build: (o) => f.scaleByTrustRatio(o), valid: {}, fields: { minNorm: NON_NEG, trustCoefficient: NON_NEG, eps: NON_NEG, mask: MASK } },
   { name: 'scaleByLbfgs', build: (o) => f.scaleByLbfgs(o), valid: {}, fields: { memorySize: POS_INT, scaleInitPrecond: BOOL } },
   { name: 'addNoise', build: (o) => f.addNoise(o), valid: {}, fields: { eta: NON_NEG, gamma: NON_NEG, seed: SEED } },
@@ -115,7 +117,7 @@ const cases: readonly Case[] = [
   { name: 'nadam', build: (o) => f.nadam(o as Any), valid: lr, fields: adamFields, conventions: ['optax'] },
   { name: 'amsgrad', build: (o) => f.amsgrad(o as Any), valid: lr, fields: adamFields, conventions: ['optax', 'pytorch', 'keras'] },
   { name: 'adamax', build: (o) => f.adamax(o as Any), valid: lr, fields: { learningRate: LR, b1: UNIT, b2: UNIT, eps: NON_NEG, convention: CONVENTION }, conventions: four },
-  { name: 'radam', build: (o) => f.radam(o as Any), valid: lr, fields: { ...adamFields, threshold: FINITE }, conventions: ['optax'] },
+  { name: 'radam', build: (o) => f.radam(o as Any), valid: lr, fields: { ...adamFields, threshold: RADAM_THRESHOLD }, conventions: ['optax'] },
   { name: 'lion', build: (o) => f.lion(o as Any), valid: lr, fields: { learningRate: LR, b1: UNIT, b2: UNIT, weightDecay: LR, mask: MASK } },
   { name: 'lamb', build: (o) => f.lamb(o as Any), valid: lr, fields: { learningRate: LR, b1: UNIT, b2: UNIT, eps: NON_NEG, epsRoot: NON_NEG, weightDecay: LR, mask: MASK } },
   {
@@ -198,10 +200,13 @@ describe('every builder validates every field when it is built', () => {
   })
 
   it('options that are not an object, and bad array elements, are named', () => {
+    const clipBounds = 'a number ≥ 0 (clip to [−δ, δ]) or a plain object { min, max }'
     const e = hyperparameterError(() => f.clip('1' as Any))
-    expect([e.transform, e.field, e.value, e.expected]).toEqual(['clip', 'options', '1', 'an options object'])
+    expect([e.transform, e.field, e.value, e.expected]).toEqual(['clip', 'bounds', '1', clipBounds])
     const n = hyperparameterError(() => f.clip(null as Any))
-    expect([n.transform, n.field, n.value, n.expected]).toEqual(['clip', 'options', null, 'an options object'])
+    expect([n.transform, n.field, n.value, n.expected]).toEqual(['clip', 'bounds', null, clipBounds])
+    const o = hyperparameterError(() => f.trace(5 as Any))
+    expect([o.transform, o.field, o.value, o.expected]).toEqual(['trace', 'options', 5, 'a plain options object (or undefined for the defaults)'])
     const l = hyperparameterError(() => f.sgd({ learningRate: '0.1' } as Any))
     expect([l.transform, l.field, l.value, l.expected]).toEqual(['sgd', 'learningRate', '0.1', LR])
     const b = hyperparameterError(() => f.piecewiseConstant({ boundaries: [1, Number.NaN], values: [1, 2, 3] }))
@@ -227,8 +232,8 @@ describe('the range codecs accept exactly their stated range', () => {
     ['seed', [0, 2 ** 53 - 1], [-1, 2 ** 53, 0.5, Number.NaN]],
     ['boolean', [true, false], [0, 'true']],
   ]
-  it.each(cases)('%s', (name, accepted, rejected) => {
-    const codec = ranges[name]
+  it.each([...cases, ['radamThreshold', [4 + 2 ** -50, 5, 1e300], [4, 4 - 2 ** -50, 3, -5, Infinity, Number.NaN]] as const])('%s', (name, accepted, rejected) => {
+    const codec = name === 'radamThreshold' ? radamThreshold : ranges[name]
     for (const x of accepted) expect([x, codec.is(x), codec.decode(x)._tag]).toEqual([x, true, 'Right'])
     // not numbers at all: '1' >= 0 and null >= 0 are true in JavaScript
     for (const x of [...rejected, ...(name === 'boolean' ? [] : ['1', null, true]), undefined]) expect([x, codec.is(x), codec.decode(x)._tag]).toEqual([x, false, 'Left'])
@@ -270,7 +275,7 @@ describe('update checks its state and params before any device work', () => {
     for (const bad of [-1, 1.5, '3']) {
       const e = caught(() => tr.update(g, { ...s, [field]: bad }, p))
       expect(e).toBeInstanceOf(f.StructureError)
-      expect(e.message).toBe(`tree structures differ at ${field}: ${name}: state.${field} must be an integer ≥ 0, got ${bad}`)
+      expect(e.message).toBe(`tree structures differ at ${field}: ${name}: state.${field} must be ${f.countCodec.name}, got ${bad}`)
     }
     if (needsParams) expect(() => tr.update(g, s)).toThrow(new f.MissingParamsError(name).message)
     else tr.update(g, s)

@@ -292,7 +292,8 @@ export const lbfgsReference = (
     }
     const rho = S.map((s, i) => {
       const d = dot(Y[i]!, s)
-      return d > 1e-30 && d > 1e-10 * Math.sqrt(dot(s, s)) * Math.sqrt(dot(Y[i]!, Y[i]!)) ? 1 / d : 0
+      // written as "fails the condition", so a NaN sᵀy gives ρ = NaN, as in scaleByLbfgs
+      return d <= 1e-30 || d <= 1e-10 * Math.sqrt(dot(s, s)) * Math.sqrt(dot(Y[i]!, Y[i]!)) ? 0 : 1 / d
     })
     const q = Float64Array.from(g)
     const a = new Array<number>(S.length)
@@ -301,7 +302,7 @@ export const lbfgsReference = (
       for (let n = 0; n < q.length; n++) q[n] = q[n]! - a[i]! * Y[i]![n]!
     }
     let gamma = 1
-    if (scaleInitPrecond && S.length > 0 && rho[S.length - 1]! > 0) gamma = dot(S[S.length - 1]!, Y[S.length - 1]!) / dot(Y[S.length - 1]!, Y[S.length - 1]!)
+    if (scaleInitPrecond && S.length > 0 && !(rho[S.length - 1]! <= 0)) gamma = dot(S[S.length - 1]!, Y[S.length - 1]!) / dot(Y[S.length - 1]!, Y[S.length - 1]!)
     const r = q.map((x) => gamma * x)
     for (let i = 0; i < S.length; i++) {
       const b = rho[i]! * dot(Y[i]!, r)

@@ -100,7 +100,7 @@ const affine = (mean: Float64Array, scale: Float64Array) => (m: HostMatrix): Hos
  * ```
  */
 export const fitStandardizer = (train: HostMatrix, options: { readonly minStd?: number } = {}): Standardizer => {
-  const { minStd } = validate('fitStandardizer', { minStd: ranges.nonNegative }, { minStd: 0, ...options })
+  const { minStd } = validate('fitStandardizer', { minStd: ranges.nonNegative }, options, { minStd: 0 })
   const { mean, std } = columnStats(train)
   return Object.freeze({ mean, std, transform: affine(mean, std.map((s) => (Math.max(s, minStd) > 0 ? 1 / Math.max(s, minStd) : 1))) })
 }

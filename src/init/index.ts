@@ -8,18 +8,28 @@
  * He σ² = 2/n_in); seed 001_6e8604431cc2cba1.txt ("Xavier initialization": U[±√(6/(d_{l−1} + d_l))],
  * ×4 for a sigmoid; He N(0, 2/d)); seed 002_22903fbb3df79e4c.txt (fan_in, fan_out, fan_avg);
  * Glorot & Bengio 2010; He et al. 2015; LeCun et al. 1998; Saxe et al. 2014 (orthogonal).
+ *
+ * Every initializer checks the shape it is asked for before it draws or allocates anything: an
+ * array of integers ≥ 0 with at most `maxElements` (2^28) elements, else a HyperparameterError
+ * naming the initializer, the field `shape` and the size.
  */
-import { ranges, validate } from '../core/validate.js'
+import { checkShape, ranges, validate } from '../core/validate.js'
 import { HyperparameterError, ShapeError } from '../errors.js'
 import { cpu } from '../tensor/cpu.js'
 import { type Key, foldIn, normalValues, uniformValues } from '../tensor/random.js'
-import { type Backend, type Tensor, shapeSize } from '../tensor/tensor.js'
+import type { Backend, Tensor } from '../tensor/tensor.js'
 import * as t from 'io-ts'
 
 /** An initializer: a tensor of `shape` drawn from `key`. */
 export type Initializer = (key: Key, shape: readonly number[], backend?: Backend) => Tensor
 
 const upload = (values: ArrayLike<number>, shape: readonly number[], backend: Backend) => backend.fromData(Float32Array.from(values), shape)
+
+/** An initializer that checks the shape (and its size) before `make` draws or allocates anything. */
+const initializer =
+  (name: string, make: (key: Key, shape: readonly number[], size: number, backend: Backend) => Tensor): Initializer =>
+  (key, shape, backend = cpu) =>
+    make(key, shape, checkShape(name, 'shape', shape), backend)
 
 /** fan_in and fan_out of a shape (Keras' rule). */
 export const fans = (shape: readonly number[]): { fanIn: number; fanOut: number } => {
@@ -30,12 +40,12 @@ export const fans = (shape: readonly number[]): { fanIn: number; fanOut: number 
 }
 
 /** Zeros. (Zero kernels leave hidden units identical: the lectures' symmetry problem.) */
-export const zerosInit = (): Initializer => (_key, shape, backend = cpu) => backend.fill(shape, 0)
+export const zerosInit = (): Initializer => initializer('zerosInit', (_key, shape, _size, backend) => backend.fill(shape, 0))
 
 /** Every element `value`. */
 export const constantInit = (value: number): Initializer => {
-  validate('constant initializer', { value: ranges.finite }, { value })
-  return (_key, shape, backend = cpu) => backend.fill(shape, value)
+  validate('constantInit', { value: ranges.finite }, { value })
+  return initializer('constantInit', (_key, shape, _size, backend) => backend.fill(shape, value))
 }
 
 /**
@@ -47,15 +57,15 @@ export const constantInit = (value: number): Initializer => {
  * ```
  */
 export const uniformInit = (options: { readonly minval?: number; readonly maxval?: number } = {}): Initializer => {
-  const o = validate('uniformInit', { minval: ranges.finite, maxval: ranges.finite }, { minval: -0.05, maxval: 0.05, ...options })
+  const o = validate('uniformInit', { minval: ranges.finite, maxval: ranges.finite }, options, { minval: -0.05, maxval: 0.05 })
   if (o.maxval <= o.minval) throw new HyperparameterError('uniformInit', 'maxval', o.maxval, `a number > minval (${o.minval})`)
-  return (key, shape, backend = cpu) => upload(Array.from(uniformValues(key, shapeSize(shape)), (u) => o.minval + (o.maxval - o.minval) * u), shape, backend)
+  return initializer('uniformInit', (key, shape, size, backend) => upload(Array.from(uniformValues(key, size), (u) => o.minval + (o.maxval - o.minval) * u), shape, backend))
 }
 
 /** N(mean, stddev²). */
 export const normalInit = (options: { readonly mean?: number; readonly stddev?: number } = {}): Initializer => {
-  const o = validate('normalInit', { mean: ranges.finite, stddev: ranges.nonNegative }, { mean: 0, stddev: 0.05, ...options })
-  return (key, shape, backend = cpu) => upload(Array.from(normalValues(key, shapeSize(shape)), (z) => o.mean + o.stddev * z), shape, backend)
+  const o = validate('normalInit', { mean: ranges.finite, stddev: ranges.nonNegative }, options, { mean: 0, stddev: 0.05 })
+  return initializer('normalInit', (key, shape, size, backend) => upload(Array.from(normalValues(key, size), (z) => o.mean + o.stddev * z), shape, backend))
 }
 
 /** Φ⁻¹, the standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9). */
@@ -83,8 +93,10 @@ const truncatedNormalValues = (key: Key, n: number): Float64Array =>
 
 /** Truncated N(mean, stddev²): values beyond two standard deviations are excluded (Keras' TruncatedNormal). */
 export const truncatedNormalInit = (options: { readonly mean?: number; readonly stddev?: number } = {}): Initializer => {
-  const o = validate('truncatedNormalInit', { mean: ranges.finite, stddev: ranges.nonNegative }, { mean: 0, stddev: 0.05, ...options })
-  return (key, shape, backend = cpu) => upload(Array.from(truncatedNormalValues(key, shapeSize(shape)), (z) => o.mean + o.stddev * z), shape, backend)
+  const o = validate('truncatedNormalInit', { mean: ranges.finite, stddev: ranges.nonNegative }, options, { mean: 0, stddev: 0.05 })
+  return initializer('truncatedNormalInit', (key, shape, size, backend) =>
+    upload(Array.from(truncatedNormalValues(key, size), (z) => o.mean + o.stddev * z), shape, backend),
+  )
 }
 
 /** The standard deviation of N(0, 1) truncated to [−2, 2]. */
@@ -112,24 +124,27 @@ export interface VarianceScalingOptions {
  * varianceScaling({ scale: 2, mode: 'fanIn', distribution: 'normal' }) // He normal
  * ```
  */
-export const varianceScaling = (options: VarianceScalingOptions = {}): Initializer => {
+export const varianceScaling = (options: VarianceScalingOptions = {}): Initializer => scaledBy('varianceScaling', options)
+
+/** `varianceScaling` under the name its errors use (`glorotNormal`, `heNormal`, …). */
+const scaledBy = (name: string, options: unknown): Initializer => {
   const o = validate(
-    'varianceScaling',
+    name,
     { scale: ranges.positive, mode: t.keyof({ fanIn: null, fanOut: null, fanAvg: null }), distribution: t.keyof({ normal: null, truncatedNormal: null, uniform: null }) },
-    { scale: 1, mode: 'fanIn', distribution: 'truncatedNormal', ...options },
+    options,
+    { scale: 1, mode: 'fanIn', distribution: 'truncatedNormal' },
   )
-  return (key, shape, backend = cpu) => {
+  return initializer(name, (key, shape, size, backend) => {
     const { fanIn, fanOut } = fans(shape)
     const n = o.mode === 'fanIn' ? fanIn : o.mode === 'fanOut' ? fanOut : (fanIn + fanOut) / 2
     const variance = o.scale / Math.max(1, n)
-    const size = shapeSize(shape)
     if (o.distribution === 'uniform') {
       const limit = Math.sqrt(3 * variance)
       return upload(Array.from(uniformValues(key, size), (u) => -limit + 2 * limit * u), shape, backend)
     }
     if (o.distribution === 'normal') return upload(Array.from(normalValues(key, size), (z) => Math.sqrt(variance) * z), shape, backend)
     return upload(Array.from(truncatedNormalValues(key, size), (z) => (Math.sqrt(variance) / TRUNCATED_NORMAL_STDDEV) * z), shape, backend)
-  }
+  })
 }
 
 const gainCodec = { gain: ranges.positive }
@@ -145,8 +160,8 @@ const gainCodec = { gain: ranges.positive }
  * ```
  */
 export const glorotNormal = (options: { readonly gain?: number } = {}): Initializer => {
-  const { gain } = validate('glorotNormal', gainCodec, { gain: 1, ...options })
-  return varianceScaling({ scale: gain * gain, mode: 'fanAvg', distribution: 'normal' })
+  const { gain } = validate('glorotNormal', gainCodec, options, { gain: 1 })
+  return scaledBy('glorotNormal', { scale: gain * gain, mode: 'fanAvg', distribution: 'normal' })
 }
 
 /**
@@ -161,8 +176,8 @@ export const glorotNormal = (options: { readonly gain?: number } = {}): Initiali
  * ```
  */
 export const glorotUniform = (options: { readonly gain?: number } = {}): Initializer => {
-  const { gain } = validate('glorotUniform', gainCodec, { gain: 1, ...options })
-  return varianceScaling({ scale: gain * gain, mode: 'fanAvg', distribution: 'uniform' })
+  const { gain } = validate('glorotUniform', gainCodec, options, { gain: 1 })
+  return scaledBy('glorotUniform', { scale: gain * gain, mode: 'fanAvg', distribution: 'uniform' })
 }
 
 /**
@@ -175,16 +190,16 @@ export const glorotUniform = (options: { readonly gain?: number } = {}): Initial
  * heNormal()(key(0), [784, 128])
  * ```
  */
-export const heNormal = (): Initializer => varianceScaling({ scale: 2, mode: 'fanIn', distribution: 'normal' })
+export const heNormal = (): Initializer => scaledBy('heNormal', { scale: 2, mode: 'fanIn', distribution: 'normal' })
 
 /** He uniform: U[±√(6/fan_in)]. Reference: He et al. 2015; Keras `HeUniform`. */
-export const heUniform = (): Initializer => varianceScaling({ scale: 2, mode: 'fanIn', distribution: 'uniform' })
+export const heUniform = (): Initializer => scaledBy('heUniform', { scale: 2, mode: 'fanIn', distribution: 'uniform' })
 
 /** LeCun normal: N(0, 1/fan_in) (for SELU). Reference: LeCun et al. 1998; Keras `LecunNormal` (truncated there). */
-export const lecunNormal = (): Initializer => varianceScaling({ scale: 1, mode: 'fanIn', distribution: 'normal' })
+export const lecunNormal = (): Initializer => scaledBy('lecunNormal', { scale: 1, mode: 'fanIn', distribution: 'normal' })
 
 /** LeCun uniform: U[±√(3/fan_in)]. Reference: LeCun et al. 1998. */
-export const lecunUniform = (): Initializer => varianceScaling({ scale: 1, mode: 'fanIn', distribution: 'uniform' })
+export const lecunUniform = (): Initializer => scaledBy('lecunUniform', { scale: 1, mode: 'fanIn', distribution: 'uniform' })
 
 /**
  * Orthogonal: the Q of a QR factorisation of a Gaussian matrix (rows = all axes but the last,
@@ -198,11 +213,11 @@ export const lecunUniform = (): Initializer => varianceScaling({ scale: 1, mode:
  * ```
  */
 export const orthogonal = (options: { readonly gain?: number } = {}): Initializer => {
-  const { gain } = validate('orthogonal', gainCodec, { gain: 1, ...options })
-  return (key, shape, backend = cpu) => {
+  const { gain } = validate('orthogonal', gainCodec, options, { gain: 1 })
+  return initializer('orthogonal', (key, shape, size, backend) => {
     if (shape.length < 2) throw new ShapeError('', `orthogonal needs a shape of rank ≥ 2, got [${shape.join(', ')}]`)
     const cols = shape[shape.length - 1]!
-    const rows = shapeSize(shape) / cols
+    const rows = cols === 0 ? 0 : size / cols
     const [r, c] = rows < cols ? [cols, rows] : [rows, cols]
     const z = normalValues(foldIn(key, 0), r * c)
     // modified Gram–Schmidt on the c columns of the r × c matrix (r ≥ c), in float64
@@ -222,5 +237,5 @@ export const orthogonal = (options: { readonly gain?: number } = {}): Initialize
       else out[i * cols + j] = v
     }
     return backend.fromData(out, shape)
-  }
+  })
 }

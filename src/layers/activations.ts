@@ -56,7 +56,7 @@ export const relu = () => activation('relu', op('relu', ['x'], 'x > 0 ? x : 0'),
  * Defaults: alpha = 0.01.
  */
 export const leakyRelu = (options: { readonly alpha?: number } = {}) => {
-  const { alpha } = validate('leakyRelu', { alpha: ranges.nonNegative }, { alpha: 0.01, ...options })
+  const { alpha } = validate('leakyRelu', { alpha: ranges.nonNegative }, options, { alpha: 0.01 })
   return activation('leakyRelu', op('leakyRelu', ['x'], 'x > 0 ? x : alpha * x', ['alpha']), op('leakyReluGrad', ['dy', 'x', 'y'], 'x > 0 ? dy : alpha * dy', ['alpha']), [alpha])
 }
 
@@ -66,7 +66,7 @@ export const leakyRelu = (options: { readonly alpha?: number } = {}) => {
  * Defaults: alpha = 1. Reference: Clevert et al. 2016.
  */
 export const elu = (options: { readonly alpha?: number } = {}) => {
-  const { alpha } = validate('elu', { alpha: ranges.nonNegative }, { alpha: 1, ...options })
+  const { alpha } = validate('elu', { alpha: ranges.nonNegative }, options, { alpha: 1 })
   return activation('elu', op('elu', ['x'], 'x > 0 ? x : alpha * (Math.exp(x) - 1)', ['alpha']), op('eluGrad', ['dy', 'x', 'y'], 'x > 0 ? dy : dy * alpha * Math.exp(x)', ['alpha']), [alpha])
 }
 

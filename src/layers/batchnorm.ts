@@ -5,7 +5,7 @@
  * (ŷ = γx̂ + β); seed 002_22903fbb3df79e4c.txt (folding: W' = W/√(σ² + ε), b' = β + (b − μ)/√(σ² + ε),
  * here corrected to include γ); Ioffe & Szegedy 2015, Algorithm 1; Keras `BatchNormalization`.
  */
-import { ranges, validate } from '../core/validate.js'
+import { checkShape, ranges, validate } from '../core/validate.js'
 import { HyperparameterError, ShapeError } from '../errors.js'
 import { cpu } from '../tensor/cpu.js'
 import { elementwise, mul, scope, sumTo } from '../tensor/ops.js'
@@ -68,12 +68,13 @@ const evalBackwardOp = defineElementwise({ name: 'bnEvalBackward', inputs: ['dy'
  * ```
  */
 export const batchNorm = (options: BatchNormOptions = {}): Layer<BatchNormParams, BatchNormState> => {
-  const { momentum, eps } = validate('batchNorm', { momentum: ranges.unitIntervalClosed, eps: ranges.positive }, { momentum: 0.99, eps: 1e-3, ...options })
+  const { momentum, eps } = validate('batchNorm', { momentum: ranges.unitIntervalClosed, eps: ranges.positive }, options, { momentum: 0.99, eps: 1e-3 })
   const name = 'batchNorm'
   const layer: Layer<BatchNormParams, BatchNormState> = {
     name,
     init: (_key, inputShape, backend?: Backend) => {
-      if (inputShape.length !== 1) throw new HyperparameterError(name, 'inputShape', inputShape, 'a shape [features]')
+      if (!Array.isArray(inputShape) || inputShape.length !== 1) throw new HyperparameterError(name, 'inputShape', inputShape, 'a shape [features]')
+      checkShape(name, 'inputShape', inputShape)
       const f = inputShape[0]!
       const fill = (v: number) => (backend ?? cpu).fill([f], v)
       return { params: Object.freeze({ gamma: fill(1), beta: fill(0) }), state: Object.freeze({ mean: fill(0), variance: fill(1) }), outputShape: inputShape }
@@ -149,7 +150,7 @@ const foldBiasOp = defineElementwise({
  * ```
  */
 export const foldBatchNorm = (dense: DenseParams, bn: BatchNormParams, stats: BatchNormState, options: { readonly eps?: number } = {}): DenseParams => {
-  const { eps } = validate('foldBatchNorm', { eps: ranges.positive }, { eps: 1e-3, ...options })
+  const { eps } = validate('foldBatchNorm', { eps: ranges.positive }, options, { eps: 1e-3 })
   return Object.freeze({
     kernel: elementwise(foldOp, [dense.kernel, bn.gamma, stats.variance], [eps], 'kernel')[0]!,
     bias: elementwise(foldBiasOp, [dense.bias, bn.gamma, bn.beta, stats.mean, stats.variance], [eps], 'bias')[0]!,

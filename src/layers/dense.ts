@@ -6,12 +6,12 @@
  * layers, initialization); seed 000_33f4fbf331723dec.txt ("noise injection": noise on the weights);
  * Keras `Dense`.
  */
-import { ranges, validate } from '../core/validate.js'
+import { checkShape, maxElements, ranges, refinement, validate } from '../core/validate.js'
 import { glorotUniform, type Initializer, zerosInit } from '../init/index.js'
 import type { Regularizer } from '../regularizers/index.js'
 import { add, elementwise, matmul, scope, sumTo } from '../tensor/ops.js'
-import { foldIn, normalValues } from '../tensor/random.js'
-import { type Tensor, defineElementwise } from '../tensor/tensor.js'
+import { type Key, foldIn, normalValues } from '../tensor/random.js'
+import { type Backend, Tensor, defineElementwise } from '../tensor/tensor.js'
 import { HyperparameterError } from '../errors.js'
 import { type Layer, checkInput } from './layer.js'
 
@@ -27,14 +27,30 @@ export interface DenseOptions {
   readonly kernelInitializer?: Initializer
   /** Default zerosInit(). */
   readonly biasInitializer?: Initializer
+  /** Default none. */
   readonly kernelRegularizer?: Regularizer
+  /** Default none. */
   readonly biasRegularizer?: Regularizer
 }
 
+const initializerCodec = refinement('an initializer (key, shape, backend?) => Tensor', (u): u is Initializer => typeof u === 'function')
+const regularizerCodec = refinement('a regularizer (w) => { value, grad }, or undefined', (u): u is Regularizer | undefined => u === undefined || typeof u === 'function')
+const denseCodecs = { kernelInitializer: initializerCodec, biasInitializer: initializerCodec, kernelRegularizer: regularizerCodec, biasRegularizer: regularizerCodec }
+const denseDefaults = () => ({ kernelInitializer: glorotUniform(), biasInitializer: zerosInit() })
+type ValidDenseOptions = Required<Pick<DenseOptions, 'kernelInitializer' | 'biasInitializer'>> & Pick<DenseOptions, 'kernelRegularizer' | 'biasRegularizer'>
+
 const biasAddOp = defineElementwise({ name: 'biasAdd', inputs: ['y', 'b'], outputs: ['y + b'] })
 
-const checkUnits = (layer: string, units: number) => {
-  if (!Number.isInteger(units) || units < 1) throw new HyperparameterError(layer, 'units', units, 'an integer ≥ 1')
+const unitsCodec = refinement(`an integer in [1, 2^28 = ${maxElements}]`, (u): u is number => Number.isInteger(u) && (u as number) >= 1 && (u as number) <= maxElements)
+
+/** A user initializer's result, checked: a Tensor of the shape asked for. */
+const initialized = (layer: string, field: string, initializer: Initializer, key: Key, shape: readonly number[], backend: Backend | undefined): Tensor => {
+  const x: unknown = initializer(key, shape, backend)
+  if (!(x instanceof Tensor) || x.shape.length !== shape.length || x.shape.some((d, i) => d !== shape[i])) {
+    const got = x instanceof Tensor ? `a Tensor of shape [${x.shape.join(', ')}]` : x
+    throw new HyperparameterError(layer, field, got, `an initializer returning a Tensor of shape [${shape.join(', ')}]`)
+  }
+  return x
 }
 
 const regularization = (kernelRegularizer?: Regularizer, biasRegularizer?: Regularizer) =>
@@ -53,7 +69,10 @@ const regularization = (kernelRegularizer?: Regularizer, biasRegularizer?: Regul
  * A fully connected layer: y = xW + b, W [in, units], b [units]. Backward: ∂W = xᵀ∂y,
  * ∂b = Σ_batch ∂y, ∂x = ∂y Wᵀ. Regularizers on the kernel and the bias are separate.
  *
- * Defaults: kernelInitializer = glorotUniform(), biasInitializer = zerosInit().
+ * Defaults: kernelInitializer = glorotUniform(), biasInitializer = zerosInit(), no regularizers.
+ * `units` is an integer in [1, 2^28]; `init` refuses an input shape whose kernel [in, units] would
+ * have more than 2^28 elements (`maxElements`) before anything is allocated, and an initializer
+ * that does not return a Tensor of the shape it was asked for.
  * Reference: Keras `Dense`.
  *
  * @example
@@ -63,14 +82,21 @@ const regularization = (kernelRegularizer?: Regularizer, biasRegularizer?: Regul
  * ```
  */
 export const dense = (units: number, options: DenseOptions = {}): Layer<DenseParams, Readonly<Record<string, never>>> => {
-  checkUnits('dense', units)
-  const { kernelInitializer = glorotUniform(), biasInitializer = zerosInit(), kernelRegularizer, biasRegularizer } = options
-  const name = `dense(${units})`
+  validate('dense', { units: unitsCodec }, { units })
+  return denseLayer(`dense(${units})`, units, validate('dense', denseCodecs, options, denseDefaults()))
+}
+
+const denseLayer = (name: string, units: number, o: ValidDenseOptions): Layer<DenseParams, Readonly<Record<string, never>>> => {
   const layer: Layer<DenseParams, Readonly<Record<string, never>>> = {
     name,
     init: (key, inputShape, backend) => {
-      if (inputShape.length !== 1) throw new HyperparameterError(name, 'inputShape', inputShape, 'a shape [features] (flatten first)')
-      const params = Object.freeze({ kernel: kernelInitializer(foldIn(key, 0), [inputShape[0]!, units], backend), bias: biasInitializer(foldIn(key, 1), [units], backend) })
+      if (!Array.isArray(inputShape) || inputShape.length !== 1) throw new HyperparameterError(name, 'inputShape', inputShape, 'a shape [features] (flatten first)')
+      checkShape(name, 'inputShape', inputShape)
+      // both sizes before either initializer allocates
+      const kernelShape = [inputShape[0]!, units]
+      checkShape(name, 'kernel', kernelShape)
+      const kernel = initialized(name, 'kernelInitializer', o.kernelInitializer, foldIn(key, 0), kernelShape, backend)
+      const params = Object.freeze({ kernel, bias: initialized(name, 'biasInitializer', o.biasInitializer, foldIn(key, 1), [units], backend) })
       return { params, state: Object.freeze({}), outputShape: [units] }
     },
     apply: (params, state, x) => {
@@ -88,7 +114,7 @@ export const dense = (units: number, options: DenseOptions = {}): Layer<DensePar
         }),
       }
     },
-    ...(regularization(kernelRegularizer, biasRegularizer) ? { regularization: regularization(kernelRegularizer, biasRegularizer)! } : {}),
+    ...(regularization(o.kernelRegularizer, o.biasRegularizer) ? { regularization: regularization(o.kernelRegularizer, o.biasRegularizer)! } : {}),
   }
   return Object.freeze(layer)
 }
@@ -108,10 +134,10 @@ const noisyWeightsOp = defineElementwise({ name: 'noisyWeights', inputs: ['w', '
  * ```
  */
 export const noisyDense = (units: number, options: DenseOptions & { readonly stddev?: number } = {}): Layer<DenseParams, Readonly<Record<string, never>>> => {
-  const { stddev, ...rest } = { stddev: 0.01, ...options }
-  validate('noisyDense', { stddev: ranges.nonNegative }, { stddev })
-  const base = dense(units, rest)
+  validate('noisyDense', { units: unitsCodec }, { units })
+  const { stddev, ...rest } = validate('noisyDense', { ...denseCodecs, stddev: ranges.nonNegative }, options, { ...denseDefaults(), stddev: 0.01 })
   const name = `noisyDense(${units})`
+  const base = denseLayer(name, units, rest)
   const layer: Layer<DenseParams, Readonly<Record<string, never>>> = {
     ...base,
     name,

@@ -6,7 +6,7 @@
  */
 import { zerosLikeTree } from '../core/base.js'
 import type { Params } from '../core/types.js'
-import { ShapeError } from '../errors.js'
+import { HyperparameterError, ShapeError } from '../errors.js'
 import { add } from '../tensor/ops.js'
 import { type Key, foldIn } from '../tensor/random.js'
 import type { Backend, Tensor } from '../tensor/tensor.js'
@@ -47,6 +47,11 @@ export const checkInput = (layer: string, x: Tensor, inner: readonly number[]): 
 }
 
 
+const isLayer = (u: unknown): u is AnyLayer => {
+  const l = u as Partial<Record<keyof AnyLayer, unknown>> | null
+  return typeof l === 'object' && l !== null && typeof l.name === 'string' && typeof l.init === 'function' && typeof l.apply === 'function'
+}
+
 /** A layer of any parameter and state types, as `sequential` takes them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyLayer = Layer<any, any>
@@ -57,6 +62,8 @@ export type SequentialParams = readonly Params[]
 /**
  * Layers in sequence. Params and state are arrays (one entry per layer); the key of layer i is
  * `foldIn(key, i)`; the backward pass runs the layers' vector-Jacobian products in reverse.
+ * `layers` must be an array of layers (objects with a string `name` and functions `init` and
+ * `apply`); anything else is a HyperparameterError naming its index (`layers.2`).
  *
  * @example
  * ```ts
@@ -65,6 +72,10 @@ export type SequentialParams = readonly Params[]
  * ```
  */
 export const sequential = (layers: readonly AnyLayer[]): Layer<SequentialParams, readonly unknown[]> => {
+  if (!Array.isArray(layers)) throw new HyperparameterError('sequential', 'layers', layers, 'an array of layers')
+  layers.forEach((l: unknown, i) => {
+    if (!isLayer(l)) throw new HyperparameterError('sequential', `layers.${i}`, l, 'a layer { name, init, apply }')
+  })
   const frozenLayers = Object.freeze([...layers])
   return Object.freeze({
     name: `sequential(${frozenLayers.map((l) => l.name).join(', ')})`,

@@ -57,7 +57,7 @@ export const meanAbsoluteError: Loss = elementwiseLoss('meanAbsoluteError', 'Mat
  * Defaults: delta = 1. Reference: Huber 1964; Keras `Huber`.
  */
 export const huber = (options: { readonly delta?: number } = {}): Loss => {
-  const { delta } = validate('huber', { delta: ranges.positive }, { delta: 1, ...options })
+  const { delta } = validate('huber', { delta: ranges.positive }, options, { delta: 1 })
   return elementwiseLoss(
     'huber',
     'Math.abs(p - y) <= delta ? 0.5 * (p - y) * (p - y) : delta * (Math.abs(p - y) - 0.5 * delta)',

@@ -7,7 +7,7 @@
  */
 import { type Mask, maskCodec } from '../core/mask.js'
 import type { ScalarOrSchedule } from '../core/types.js'
-import { nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
+import { nonNegativeOrSchedule, radamThreshold, ranges, validate } from '../core/validate.js'
 import { addDecayedWeights } from '../transforms/decay.js'
 import { rawAdam, rawAdamax, rawAmsgrad, rawRadam } from '../transforms/raw.js'
 import { scaleByLearningRate } from '../transforms/scaling.js'
@@ -56,7 +56,7 @@ const adamDefaults = (c: Convention) => ({ b1: 0.9, b2: 0.999, eps: c === 'keras
  */
 export const adam = (options: AdamOptions): Optimizer => {
   const c = conventionOf('adam', ['optax', 'pytorch', 'keras', 'tfjs'], options)
-  const o = validate('adam', adamCodecs('adam', ['optax', 'pytorch', 'keras', 'tfjs']), { ...adamDefaults(c), ...options })
+  const o = validate('adam', adamCodecs('adam', ['optax', 'pytorch', 'keras', 'tfjs']), options, adamDefaults(c))
   return optimizer(rawAdam(o.b1, o.b2, o.eps, o.epsRoot, false, c === 'keras'), scaleByLearningRate(o.learningRate))
 }
 
@@ -87,7 +87,8 @@ export const adamw = (options: AdamwOptions): Optimizer => {
   const o = validate(
     'adamw',
     { ...adamCodecs('adamw', conventions), weightDecay: nonNegativeOrSchedule, mask: maskCodec },
-    { ...adamDefaults(c), weightDecay: c === 'pytorch' ? 1e-2 : c === 'keras' ? 4e-3 : 1e-4, ...options },
+    options,
+    { ...adamDefaults(c), weightDecay: c === 'pytorch' ? 1e-2 : c === 'keras' ? 4e-3 : 1e-4 },
   )
   return optimizer(
     rawAdam(o.b1, o.b2, o.eps, o.epsRoot, false, c === 'keras'),
@@ -111,7 +112,7 @@ export const adamw = (options: AdamwOptions): Optimizer => {
  */
 export const nadam = (options: AdamOptions): Optimizer => {
   conventionOf('nadam', ['optax'], options)
-  const o = validate('nadam', adamCodecs('nadam', ['optax']), { ...adamDefaults('optax'), ...options })
+  const o = validate('nadam', adamCodecs('nadam', ['optax']), options, adamDefaults('optax'))
   return optimizer(rawAdam(o.b1, o.b2, o.eps, o.epsRoot, true), scaleByLearningRate(o.learningRate))
 }
 
@@ -131,7 +132,7 @@ export const nadam = (options: AdamOptions): Optimizer => {
 export const amsgrad = (options: AdamOptions): Optimizer => {
   const conventions: Convention[] = ['optax', 'pytorch', 'keras']
   const c = conventionOf('amsgrad', conventions, options)
-  const o = validate('amsgrad', adamCodecs('amsgrad', conventions), { ...adamDefaults(c), ...options })
+  const o = validate('amsgrad', adamCodecs('amsgrad', conventions), options, adamDefaults(c))
   return optimizer(rawAmsgrad(o.b1, o.b2, o.eps, o.epsRoot, c !== 'optax', c === 'keras'), scaleByLearningRate(o.learningRate))
 }
 
@@ -152,13 +153,16 @@ export const adamax = (options: Omit<AdamOptions, 'epsRoot'>): Optimizer => {
   const c = conventionOf('adamax', all, options)
   const { epsRoot: _r, ...codecs } = adamCodecs('adamax', all)
   const { epsRoot: _d, ...defaults } = adamDefaults(c)
-  const o = validate('adamax', codecs, { ...defaults, ...options })
+  const o = validate('adamax', codecs, options, defaults)
   return optimizer(rawAdamax(o.b1, o.b2, o.eps, c === 'optax' || c === 'pytorch'), scaleByLearningRate(o.learningRate))
 }
 
 /** Options of `radam`. */
 export interface RadamOptions extends AdamOptions {
-  /** ρ threshold for the adaptive step. Default 5. */
+  /**
+   * The adaptive (rectified) step is taken once ρₜ ≥ threshold; a finite number > 4, since the
+   * rectifier rₜ is real and non-zero only for ρₜ > 4. Default 5.
+   */
   readonly threshold?: number
 }
 
@@ -166,8 +170,10 @@ export interface RadamOptions extends AdamOptions {
  * RAdam: Adam whose adaptive step is rectified by rₜ, and plain momentum while ρₜ < threshold
  * (see `scaleByRadam`). `chain(scaleByRadam(...), scaleByLearningRate(α))`. Optax's convention only.
  *
- * Defaults: b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 0, threshold = 5.
- * Reference: Liu et al. 2020; Optax `radam`.
+ * Defaults: b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 0, threshold = 5. The threshold must be
+ * a finite number > 4: rₜ = √((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ)) is NaN for ρₜ in (2, 4),
+ * which a threshold of 3 reaches at step 4. Optax accepts any threshold (and gives NaN there).
+ * Reference: Liu et al. 2020, Algorithm 2 ("if ρₜ > 4"); Optax `radam`.
  *
  * @example
  * ```ts
@@ -176,6 +182,6 @@ export interface RadamOptions extends AdamOptions {
  */
 export const radam = (options: RadamOptions): Optimizer => {
   conventionOf('radam', ['optax'], options)
-  const o = validate('radam', { ...adamCodecs('radam', ['optax']), threshold: ranges.finite }, { ...adamDefaults('optax'), threshold: 5, ...options })
+  const o = validate('radam', { ...adamCodecs('radam', ['optax']), threshold: radamThreshold }, options, { ...adamDefaults('optax'), threshold: 5 })
   return optimizer(rawRadam(o.b1, o.b2, o.eps, o.epsRoot, o.threshold), scaleByLearningRate(o.learningRate))
 }

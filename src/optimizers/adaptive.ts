@@ -47,7 +47,8 @@ export const adagrad = (options: AdagradOptions): Optimizer => {
   const o = validate(
     'adagrad',
     { learningRate: nonNegativeOrSchedule, initialAccumulatorValue: ranges.nonNegative, eps: ranges.nonNegative, convention: conventionCodec('adagrad', all) },
-    { initialAccumulatorValue: convention === 'pytorch' ? 0 : 0.1, eps: convention === 'pytorch' ? 1e-10 : 1e-7, convention, ...options },
+    options,
+    { initialAccumulatorValue: convention === 'pytorch' ? 0 : 0.1, eps: convention === 'pytorch' ? 1e-10 : 1e-7, convention },
   )
   const inside = convention === 'optax' || convention === 'tfjs'
   return optimizer(rawRss(o.initialAccumulatorValue, inside ? o.eps : 0, inside ? 0 : o.eps), scaleByLearningRate(o.learningRate))
@@ -108,6 +109,7 @@ export const rmsprop = (options: RmspropOptions): Optimizer => {
       initialScale: ranges.nonNegative,
       convention: conventionCodec('rmsprop', all),
     },
+    options,
     {
       decay: convention === 'pytorch' ? 0.99 : 0.9,
       eps: convention === 'optax' || convention === 'pytorch' ? 1e-8 : 1e-7,
@@ -116,7 +118,6 @@ export const rmsprop = (options: RmspropOptions): Optimizer => {
       nesterov: false,
       initialScale: 0,
       convention,
-      ...options,
     },
   )
   if (o.centered && o.eps === 0) unavailable('rmsprop', 'eps', 0, 'a number > 0 when centered: ν − μ² can be exactly 0')
@@ -163,7 +164,8 @@ export const adadelta = (options: AdadeltaOptions): Optimizer => {
   const o = validate(
     'adadelta',
     { learningRate: nonNegativeOrSchedule, rho: ranges.unitInterval, eps: ranges.positive, convention: conventionCodec('adadelta', all) },
-    { rho: keras ? 0.95 : 0.9, eps: keras ? 1e-7 : 1e-6, convention, ...options },
+    options,
+    { rho: keras ? 0.95 : 0.9, eps: keras ? 1e-7 : 1e-6, convention },
   )
   return optimizer(rawAdadelta(o.rho, o.eps, convention === 'tfjs'), scaleByLearningRate(o.learningRate))
 }

@@ -44,7 +44,8 @@ export const lion = (options: LionOptions): Optimizer => {
   const o = validate(
     'lion',
     { learningRate: nonNegativeOrSchedule, b1: ranges.unitInterval, b2: ranges.unitInterval, weightDecay: nonNegativeOrSchedule, mask: maskCodec },
-    { b1: 0.9, b2: 0.99, weightDecay: 1e-3, ...options },
+    options,
+    { b1: 0.9, b2: 0.99, weightDecay: 1e-3 },
   )
   return optimizer(rawLion(o.b1, o.b2), addDecayedWeights({ weightDecay: o.weightDecay, mask: o.mask }), scaleByLearningRate(o.learningRate))
 }
@@ -79,7 +80,8 @@ export const lamb = (options: LambOptions): Optimizer => {
   const o = validate(
     'lamb',
     { learningRate: nonNegativeOrSchedule, b1: ranges.unitInterval, b2: ranges.unitInterval, eps: ranges.nonNegative, epsRoot: ranges.nonNegative, weightDecay: nonNegativeOrSchedule, mask: maskCodec },
-    { b1: 0.9, b2: 0.999, eps: 1e-6, epsRoot: 0, weightDecay: 0, ...options },
+    options,
+    { b1: 0.9, b2: 0.999, eps: 1e-6, epsRoot: 0, weightDecay: 0 },
   )
   return optimizer(
     rawAdam(o.b1, o.b2, o.eps, o.epsRoot, false),
@@ -134,7 +136,8 @@ export const lars = (options: LarsOptions): Optimizer => {
       momentum: ranges.unitInterval,
       nesterov: ranges.boolean,
     },
-    { weightDecay: 0, trustCoefficient: 0.001, eps: 0, momentum: 0.9, nesterov: false, ...options },
+    options,
+    { weightDecay: 0, trustCoefficient: 0.001, eps: 0, momentum: 0.9, nesterov: false },
   )
   return optimizer(
     addDecayedWeights({ weightDecay: o.weightDecay, mask: o.weightDecayMask }),
@@ -172,7 +175,8 @@ export const lbfgs = (options: LbfgsOptions = {}): Optimizer => {
   const o = validate(
     'lbfgs',
     { learningRate: nonNegativeOrSchedule, memorySize: ranges.positiveInteger, scaleInitPrecond: ranges.boolean },
-    { learningRate: 1, memorySize: 10, scaleInitPrecond: true, ...options },
+    options,
+    { learningRate: 1, memorySize: 10, scaleInitPrecond: true },
   )
   return optimizer(scaleByLbfgs({ memorySize: o.memorySize, scaleInitPrecond: o.scaleInitPrecond }), scaleByLearningRate(o.learningRate))
 }

@@ -48,7 +48,8 @@ export const sgd = (options: SgdOptions): Optimizer => {
   const { learningRate, momentum, nesterov, convention } = validate(
     'sgd',
     { learningRate: nonNegativeOrSchedule, momentum: ranges.unitInterval, nesterov: ranges.boolean, convention: conventionCodec('sgd', ['optax', 'pytorch', 'keras', 'tfjs']) },
-    { momentum: 0, nesterov: false, convention: 'optax', ...options },
+    options,
+    { momentum: 0, nesterov: false, convention: 'optax' },
   )
   const moment = momentumOrIdentity(momentum, nesterov)
   return convention === 'keras' ? optimizer(scaleByLearningRate(learningRate), moment) : optimizer(moment, scaleByLearningRate(learningRate))
@@ -81,7 +82,8 @@ export const momentum = (options: MomentumOptions): Optimizer => {
   const o = validate(
     'momentum',
     { learningRate: nonNegativeOrSchedule, momentum: ranges.unitInterval, nesterov: ranges.boolean },
-    { momentum: 0.9, nesterov: false, ...options },
+    options,
+    { momentum: 0.9, nesterov: false },
   )
   return optimizer(scaleByLearningRate(o.learningRate), momentumOrIdentity(o.momentum, o.nesterov))
 }
@@ -115,7 +117,8 @@ export const noisySgd = (options: NoisySgdOptions): Optimizer => {
   const { learningRate, ...noise } = validate(
     'noisySgd',
     { learningRate: nonNegativeOrSchedule, eta: ranges.nonNegative, gamma: ranges.nonNegative, seed: ranges.seed },
-    { eta: 0.01, gamma: 0.55, seed: 0, ...options },
+    options,
+    { eta: 0.01, gamma: 0.55, seed: 0 },
   )
   return optimizer(addNoise(noise), scaleByLearningRate(learningRate))
 }

@@ -32,7 +32,7 @@ const penaltyOp = defineElementwise({
  * ```
  */
 export const l1l2 = (options: { readonly l1?: number; readonly l2?: number }): Regularizer => {
-  const { l1, l2 } = validate('l1l2', { l1: ranges.nonNegative, l2: ranges.nonNegative }, { l1: 0, l2: 0, ...options })
+  const { l1, l2 } = validate('l1l2', { l1: ranges.nonNegative, l2: ranges.nonNegative }, options, { l1: 0, l2: 0 })
   return (w) =>
     scope(() => {
       const [v, g] = elementwise(penaltyOp, [w], [l1, l2])

@@ -55,7 +55,8 @@ export const linear = (options: LinearOptions): Schedule => {
   const o = validate(
     'linear',
     { init: ranges.finite, end: ranges.finite, transitionSteps: ranges.positiveInteger, transitionBegin: ranges.nonNegativeInteger },
-    { transitionBegin: 0, ...options },
+    options,
+    { transitionBegin: 0 },
   )
   return frozenSchedule((step) => {
     const k = step - o.transitionBegin
@@ -86,7 +87,8 @@ export const polynomial = (options: PolynomialOptions): Schedule => {
   const o = validate(
     'polynomial',
     { init: ranges.finite, end: ranges.finite, power: ranges.positive, transitionSteps: ranges.positiveInteger, transitionBegin: ranges.nonNegativeInteger },
-    { transitionBegin: 0, ...options },
+    options,
+    { transitionBegin: 0 },
   )
   return frozenSchedule((step) => {
     const k = step - o.transitionBegin
@@ -135,7 +137,8 @@ export const exponentialDecay = (options: ExponentialDecayOptions): Schedule => 
       staircase: ranges.boolean,
       end: t.union([ranges.finite, t.undefined], 'a finite number or undefined'),
     },
-    { transitionBegin: 0, staircase: false, ...options },
+    options,
+    { transitionBegin: 0, staircase: false },
   )
   return frozenSchedule((step) => {
     const k = Math.max(step - o.transitionBegin, 0) // before transitionBegin, α₀
@@ -162,7 +165,8 @@ const timeDecay = (name: string, f: (eta0: number, eps: number, t: number) => nu
   const o = validate(
     name,
     { init: ranges.finite, decayRate: ranges.nonNegative, decaySteps: ranges.positiveInteger, staircase: ranges.boolean },
-    { decaySteps: 1, staircase: false, ...options },
+    options,
+    { decaySteps: 1, staircase: false },
   )
   return frozenSchedule((step) => {
     const tt = o.staircase ? Math.floor(step / o.decaySteps) : step / o.decaySteps
@@ -278,7 +282,8 @@ export const momentumAnnealing = (options: MomentumAnnealingOptions): Schedule =
   const o = validate(
     'momentumAnnealing',
     { init: ranges.unitInterval, end: ranges.unitInterval, transitionSteps: ranges.positiveInteger },
-    { init: 0.5, end: 0.9, ...options },
+    options,
+    { init: 0.5, end: 0.9 },
   )
   return linear({ init: o.init, end: o.end, transitionSteps: o.transitionSteps })
 }

@@ -39,7 +39,8 @@ export const cosineDecay = (options: CosineDecayOptions): Schedule => {
   const o = validate(
     'cosineDecay',
     { init: ranges.finite, decaySteps: ranges.positiveInteger, alpha: ranges.unitIntervalClosed, exponent: ranges.positive },
-    { alpha: 0, exponent: 1, ...options },
+    options,
+    { alpha: 0, exponent: 1 },
   )
   return frozenSchedule((step) => {
     const k = Math.min(step, o.decaySteps)
@@ -108,7 +109,8 @@ export const warmupCosineDecay = (options: WarmupCosineDecayOptions): Schedule =
   const o = validate(
     'warmupCosineDecay',
     { init: ranges.finite, peak: ranges.finite, warmupSteps: ranges.nonNegativeInteger, decaySteps: ranges.positiveInteger, end: ranges.finite, exponent: ranges.positive },
-    { init: 0, end: 0, exponent: 1, ...options },
+    options,
+    { init: 0, end: 0, exponent: 1 },
   )
   if (o.decaySteps <= o.warmupSteps) throw new HyperparameterError('warmupCosineDecay', 'decaySteps', o.decaySteps, `an integer > warmupSteps (${o.warmupSteps})`)
   // end/peak, the fraction cosineDecay ends at; a peak of 0 allows only an end of 0
@@ -143,7 +145,7 @@ export interface SgdrOptions {
  * ```
  */
 export const sgdr = (options: SgdrOptions): Schedule => {
-  const o = validate('sgdr', { max: ranges.finite, min: ranges.finite, period: ranges.positiveInteger, mult: ranges.atLeastOne }, { min: 0, mult: 1, ...options })
+  const o = validate('sgdr', { max: ranges.finite, min: ranges.finite, period: ranges.positiveInteger, mult: ranges.atLeastOne }, options, { min: 0, mult: 1 })
   if (o.min > o.max) throw new HyperparameterError('sgdr', 'min', o.min, `a number ≤ max (${o.max})`)
   return frozenSchedule((step) => {
     const k = step
@@ -186,7 +188,8 @@ export const onecycle = (options: OnecycleOptions): Schedule => {
   const o = validate(
     'onecycle',
     { transitionSteps: ranges.positiveInteger, peak: ranges.finite, pctStart: ranges.openUnitInterval, divFactor: ranges.positive, finalDivFactor: ranges.positive },
-    { pctStart: 0.3, divFactor: 25, finalDivFactor: 1e4, ...options },
+    options,
+    { pctStart: 0.3, divFactor: 25, finalDivFactor: 1e4 },
   )
   const start = o.peak / o.divFactor
   const end = start / o.finalDivFactor

@@ -82,7 +82,7 @@ export const earlyStopping = async <T>(
     readonly release?: (theta: T) => void
   },
 ): Promise<EarlyStoppingResult<T>> => {
-  const o = validate('earlyStopping', optionCodecs, { minDelta: 0, baseline: Infinity, startStep: 0, maxSteps: Infinity, ...options })
+  const o = validate('earlyStopping', optionCodecs, options, { minDelta: 0, baseline: Infinity, startStep: 0, maxSteps: Infinity })
   let theta = run.initial
   let best = theta
   let i = 0
@@ -132,7 +132,8 @@ export const earlyStoppingMonitor = (options: Omit<EarlyStoppingOptions, 'evalua
   const o = validate(
     'earlyStoppingMonitor',
     { patience: optionCodecs.patience, minDelta: optionCodecs.minDelta, baseline: optionCodecs.baseline, startStep: optionCodecs.startStep },
-    { minDelta: 0, baseline: Infinity, startStep: 0, ...options },
+    options,
+    { minDelta: 0, baseline: Infinity, startStep: 0 },
   )
   let j = 0
   let v = o.baseline

@@ -10,6 +10,33 @@ import { countCodec, paramsCodec } from '../core/state.js'
 import * as t from 'io-ts'
 import type { ElementwiseOp, Tensor } from '../tensor/tensor.js'
 
+/**
+ * Kernel expressions of the non-finite policy (docs/nonfinite.md), shared by the transforms that
+ * divide by something computed from the data. `nanUnlessFinite(x, e)` is `e` where the data `x` (a
+ * second moment, a norm) is finite, and NaN where `x` is NaN or ±∞, so that neither a NaN nor an
+ * overflowed state becomes a silent 0 (μ/√∞ is 0 and would freeze the coordinate). The test is on
+ * the data, not on the divisor: a divisor that is infinite because of a hyperparameter (a clipping
+ * threshold of 1e-320) still scales to 0. The bound is float32's largest value even where the cpu
+ * loop holds `x` in float64, so an `x` that will be stored as ∞ counts as ∞ on every backend. A
+ * comparison with NaN is false, so NaN takes the second branch, whose (x − x)/(x − x) is NaN for a
+ * finite x (0/0), for ±∞ and for NaN. No `isNaN`: the gpu.js backends compile these strings to WGSL
+ * and GLSL, which have none.
+ */
+export const nanUnlessFinite = (x: string, e: string): string => `(Math.abs(${x}) <= 3.4028234e38 ? (${e}) : ((${x}) - (${x})) / ((${x}) - (${x})))`
+
+/**
+ * `e` for an adaptive denominator `den` ≥ 0, except where `den` is exactly 0, which happens only
+ * where no gradient has been seen (ν = 0, so μ = 0 too): the update is 0 there rather than 0/0.
+ * NaN fails `den <= 0` and reaches `e`.
+ */
+export const zeroWhereNoGradient = (den: string, e: string): string => `((${den}) <= 0 ? 0 : (${e}))`
+
+/**
+ * The update of a leaf of size 0 in a norm-based transform: a fresh empty tensor of its shape. Its
+ * norm, a sum over no elements, is 0 and adds nothing to a global norm.
+ */
+export const emptyLeaf = (g: Tensor): Tensor => g.backend.fill(g.shape, 0)
+
 /** A state with a step count and named buffers. */
 export type AccumulatorState<K extends string> = { readonly count: number } & { readonly [k in K]: Params }
 

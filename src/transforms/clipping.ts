@@ -8,11 +8,12 @@
 import { stateless } from '../core/base.js'
 import { leafRows, mapLeaves, requireParams } from '../core/internal.js'
 import type { EmptyState, GradientTransformation, Params } from '../core/types.js'
-import { ranges, validate } from '../core/validate.js'
+import { isPlainObject, ranges, validate } from '../core/validate.js'
 import { HyperparameterError, ShapeError } from '../errors.js'
 import { add, elementwise, scope, sumOfSquares, sumTo } from '../tensor/ops.js'
 import { type Tensor, defineElementwise } from '../tensor/tensor.js'
 import * as tree from '../tree/index.js'
+import { emptyLeaf, nanUnlessFinite } from './accumulator.js'
 
 
 const clipValueOp = defineElementwise({
@@ -30,6 +31,16 @@ export interface ClipOptions {
   readonly max: number
 }
 
+/** min and max from `clip`'s argument: a number δ ≥ 0 is [−δ, δ]. */
+const clipBounds = (bounds: unknown): { readonly min: number; readonly max: number } => {
+  if (typeof bounds === 'number') {
+    const { maxDelta } = validate('clip', { maxDelta: ranges.nonNegative }, { maxDelta: bounds })
+    return { min: -maxDelta, max: maxDelta }
+  }
+  if (!isPlainObject(bounds)) throw new HyperparameterError('clip', 'bounds', bounds, 'a number ≥ 0 (clip to [−δ, δ]) or a plain object { min, max }')
+  return validate('clip', { min: ranges.finite, max: ranges.finite }, bounds)
+}
+
 /**
  * Clipping by value, elementwise: gᵢ ← α if gᵢ > α, β if gᵢ < β (β ≤ α). `clip(δ)` is
  * `clip({ min: −δ, max: δ })` (Optax's `clip(max_delta)`). It changes the direction of g.
@@ -43,13 +54,7 @@ export interface ClipOptions {
  * ```
  */
 export const clip = (bounds: number | ClipOptions): GradientTransformation<EmptyState> => {
-  const { min, max } =
-    typeof bounds === 'number'
-      ? (() => {
-          const { maxDelta } = validate('clip', { maxDelta: ranges.nonNegative }, { maxDelta: bounds })
-          return { min: -maxDelta, max: maxDelta }
-        })()
-      : validate('clip', { min: ranges.finite, max: ranges.finite }, bounds)
+  const { min, max } = clipBounds(bounds)
   if (min > max) throw new HyperparameterError('clip', 'max', max, `a number ≥ min (${min})`)
   return stateless((updates) => mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(clipValueOp, [g!], [min, max], path))[0]!)
 }
@@ -68,11 +73,13 @@ export const globalNorm = (t: Params): Tensor =>
     return elementwise(sqrtOp, [total])[0]!
   })
 
+// a norm that is NaN leaves g (and its NaN) as it is; an infinite one (±∞ in g, or a float32
+// overflow of ‖g‖²) makes the leaf NaN rather than the zeros g/∞ would give (docs/nonfinite.md)
 const clipNormOp = defineElementwise({
   name: 'clipByNorm',
   inputs: ['g', 'n'],
   scalars: ['v'],
-  outputs: ['n > v ? (g / n) * v : g'],
+  outputs: [`n > v ? ${nanUnlessFinite('n', '(g / n) * v')} : g`],
 })
 
 /**
@@ -89,7 +96,7 @@ const clipNormOp = defineElementwise({
 export const clipByNorm = (maxNorm: number): GradientTransformation<EmptyState> => {
   const { maxNorm: v } = validate('clipByNorm', { maxNorm: ranges.nonNegative }, { maxNorm })
   return stateless((updates) =>
-    mapLeaves([['updates', updates]], 1, ([g], path) => scope(() => elementwise(clipNormOp, [g!, l2Norm(g!, path)], [v], path)))[0]!,
+    mapLeaves([['updates', updates]], 1, ([g], path) => (g!.size === 0 ? [emptyLeaf(g!)] : scope(() => elementwise(clipNormOp, [g!, l2Norm(g!, path)], [v], path))))[0]!,
   )
 }
 
@@ -111,7 +118,7 @@ export const clipByGlobalNorm = (maxNorm: number): GradientTransformation<EmptyS
     if (rows.length === 0) return updates
     return scope(() => {
       const n = globalNorm(updates)
-      return mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(clipNormOp, [g!, n], [v], path))[0]!
+      return mapLeaves([['updates', updates]], 1, ([g], path) => (g!.size === 0 ? [emptyLeaf(g!)] : elementwise(clipNormOp, [g!, n], [v], path)))[0]!
     })
   })
 }
@@ -120,7 +127,8 @@ const blockRmsOp = defineElementwise({
   name: 'clipByBlockRms',
   inputs: ['g', 'ss'],
   scalars: ['invSize', 'threshold'],
-  outputs: ['g / Math.max(1, Math.sqrt(ss * invSize) / threshold)'],
+  // an infinite ‖g‖² gives NaN, not the zeros g/∞ would; a tiny threshold still scales to 0
+  outputs: [nanUnlessFinite('ss', 'g / Math.max(1, Math.sqrt(ss * invSize) / threshold)')],
 })
 
 /**
@@ -137,7 +145,7 @@ export const clipByBlockRms = (threshold: number): GradientTransformation<EmptyS
   const { threshold: tau } = validate('clipByBlockRms', { threshold: ranges.positive }, { threshold })
   return stateless((updates) =>
     mapLeaves([['updates', updates]], 1, ([g], path) =>
-      scope(() => elementwise(blockRmsOp, [g!, sumOfSquares(g!)], [g!.size === 0 ? 0 : 1 / g!.size, tau], path)),
+      g!.size === 0 ? [emptyLeaf(g!)] : scope(() => elementwise(blockRmsOp, [g!, sumOfSquares(g!)], [1 / g!.size, tau], path)),
     )[0]!,
   )
 }
@@ -163,7 +171,7 @@ const agcOp = defineElementwise({
   inputs: ['g', 'gn', 'pn'],
   scalars: ['clipping', 'eps'],
   lets: [['maxNorm', 'Math.max(pn, eps) * clipping']],
-  outputs: ['gn < maxNorm ? g : g * (maxNorm / Math.max(gn, 0.000001))'],
+  outputs: [`gn < maxNorm ? g : ${nanUnlessFinite('gn', 'g * (maxNorm / Math.max(gn, 0.000001))')}`],
 })
 
 /** Options of `adaptiveGradClip`. */
@@ -192,14 +200,15 @@ export const adaptiveGradClip = (options: AdaptiveGradClipOptions = {}): Gradien
   const { clipping, eps } = validate(
     'adaptiveGradClip',
     { clipping: ranges.nonNegative, eps: ranges.nonNegative },
-    { clipping: 0.01, eps: 1e-3, ...options },
+    options,
+    { clipping: 0.01, eps: 1e-3 },
   )
   return stateless((updates, params) => {
     const named = [['updates', updates], ['params', requireParams('adaptiveGradClip', params)]] as const
     const { rows, paths } = leafRows(named)
     rows.forEach((row, j) => unitShape(row[0]!.shape, paths[j]!))
     return mapLeaves(named, 1, ([g, p], path) =>
-      scope(() => elementwise(agcOp, [g!, unitNorm(g!, path), unitNorm(p!, path)], [clipping, eps], path)),
+      g!.size === 0 ? [emptyLeaf(g!)] : scope(() => elementwise(agcOp, [g!, unitNorm(g!, path), unitNorm(p!, path)], [clipping, eps], path)),
     )[0]!
   })
 }

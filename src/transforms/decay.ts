@@ -77,7 +77,7 @@ export interface AddDecayedWeightsOptions {
  * ```
  */
 export const addDecayedWeights = (options: AddDecayedWeightsOptions = {}): GradientTransformation<DecayState> => {
-  const { weightDecay, mask } = validate('addDecayedWeights', { weightDecay: nonNegativeOrSchedule, mask: maskCodec }, { weightDecay: 0, ...options })
+  const { weightDecay, mask } = validate('addDecayedWeights', { weightDecay: nonNegativeOrSchedule, mask: maskCodec }, options, { weightDecay: 0 })
   return penalty('addDecayedWeights', ['l1', 0], ['weightDecay', weightDecay], mask)
 }
 

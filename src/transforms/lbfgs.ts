@@ -15,6 +15,7 @@ import { StructureError } from '../errors.js'
 import { add, clone, elementwise, mul, scope, sum } from '../tensor/ops.js'
 import { type Tensor, defineElementwise } from '../tensor/tensor.js'
 import * as tree from '../tree/index.js'
+import { emptyLeaf } from './accumulator.js'
 
 /** State of `scaleByLbfgs`. */
 export interface ScaleByLbfgsState {
@@ -41,13 +42,14 @@ const diffOp = defineElementwise({ name: 'lbfgsDiff', inputs: ['a', 'b'], output
 const axpyOp = defineElementwise({ name: 'lbfgsAxpy', inputs: ['x', 'a', 'y'], outputs: ['x + a * y'] })
 const scaleOp = defineElementwise({ name: 'lbfgsScale', inputs: ['x', 'a'], outputs: ['x * a'] })
 // ρ = 1/sᵀy only for pairs meeting the curvature condition sᵀy > 1e-10‖s‖‖y‖ (and sᵀy > 1e-30,
-// so 1/sᵀy stays finite in float32); other pairs get ρ = 0 and drop out of the recursion
+// so 1/sᵀy stays finite in float32); other pairs get ρ = 0 and drop out of the recursion. The
+// tests are written as "fails", so a NaN sᵀy is not dropped but gives ρ = NaN (docs/nonfinite.md).
 const rhoOp = defineElementwise({
   name: 'lbfgsRho',
   inputs: ['sy', 'ss', 'yy'],
-  outputs: ['sy > 1e-30 && sy > 1e-10 * Math.sqrt(ss) * Math.sqrt(yy) ? 1 / sy : 0'],
+  outputs: ['sy <= 1e-30 || sy <= 1e-10 * Math.sqrt(ss) * Math.sqrt(yy) ? 0 : 1 / sy'],
 })
-const gammaOp = defineElementwise({ name: 'lbfgsGamma', inputs: ['sy', 'yy', 'rho'], outputs: ['rho > 0 ? sy / yy : 1'] })
+const gammaOp = defineElementwise({ name: 'lbfgsGamma', inputs: ['sy', 'yy', 'rho'], outputs: ['rho <= 0 ? 1 : sy / yy'] })
 const ab = defineElementwise({ name: 'lbfgsCoef', inputs: ['r', 'd'], outputs: ['r * d'] })
 const subOp = defineElementwise({ name: 'lbfgsSub', inputs: ['a', 'b'], outputs: ['a - b'] })
 const negOp = defineElementwise({ name: 'lbfgsNeg', inputs: ['a'], outputs: ['-a'] })
@@ -64,7 +66,7 @@ const dot = (a: Params, b: Params): Tensor =>
 
 /** x + a·y for trees x, y and a scalar tensor a. */
 const axpy = (x: Params, a: Tensor, y: Params): Params =>
-  mapLeaves([['x', x], ['y', y]], 1, ([xi, yi], path) => elementwise(axpyOp, [xi!, a, yi!], [], path))[0]!
+  mapLeaves([['x', x], ['y', y]], 1, ([xi, yi], path) => (xi!.size === 0 ? [emptyLeaf(xi!)] : elementwise(axpyOp, [xi!, a, yi!], [], path)))[0]!
 
 /**
  * L-BFGS preconditioning: with the last m pairs (sᵢ, yᵢ), sᵢ = θᵢ₊₁ − θᵢ, yᵢ = gᵢ₊₁ − gᵢ,
@@ -92,7 +94,8 @@ export const scaleByLbfgs = (options: ScaleByLbfgsOptions = {}): GradientTransfo
   const { memorySize, scaleInitPrecond } = validate(
     'scaleByLbfgs',
     { memorySize: ranges.positiveInteger, scaleInitPrecond: ranges.boolean },
-    { memorySize: 10, scaleInitPrecond: true, ...options },
+    options,
+    { memorySize: 10, scaleInitPrecond: true },
   )
   return frozen({
     init: (params: Params) =>
@@ -132,7 +135,7 @@ export const scaleByLbfgs = (options: ScaleByLbfgsOptions = {}): GradientTransfo
         let r = q
         if (k > 0 && scaleInitPrecond) {
           const gamma = elementwise(gammaOp, [dot(s[k - 1]!, y[k - 1]!), dot(y[k - 1]!, y[k - 1]!), rho[k - 1]!])[0]!
-          r = mapLeaves([['q', q]], 1, ([qi], path) => elementwise(scaleOp, [qi!, gamma], [], path))[0]!
+          r = mapLeaves([['q', q]], 1, ([qi], path) => (qi!.size === 0 ? [emptyLeaf(qi!)] : elementwise(scaleOp, [qi!, gamma], [], path)))[0]!
         }
         for (let i = 0; i < k; i++) {
           const beta = elementwise(ab, [rho[i]!, dot(y[i]!, r)])[0]!

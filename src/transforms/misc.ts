@@ -54,7 +54,8 @@ export const addNoise = (options: AddNoiseOptions = {}): GradientTransformation<
   const { eta, gamma, seed } = validate(
     'addNoise',
     { eta: ranges.nonNegative, gamma: ranges.nonNegative, seed: ranges.seed },
-    { eta: 0.01, gamma: 0.55, seed: 0, ...options },
+    options,
+    { eta: 0.01, gamma: 0.55, seed: 0 },
   )
   return frozen({
     init: () => frozen({ count: 0, key: makeKey(seed) }),
@@ -158,7 +159,8 @@ export const zeroNans = (): GradientTransformation<ZeroNansState> =>
 const signOp = defineElementwise({ name: 'scaleBySign', inputs: ['g'], outputs: ['Math.sign(g)'] })
 
 /**
- * The sign of each update: u = sign(g) ∈ {−1, 0, 1} (signSGD).
+ * The sign of each update: u = sign(g) ∈ {−1, 0, 1} (signSGD). A bound by definition: ±∞ gives
+ * ±1, and NaN stays NaN (docs/nonfinite.md).
  *
  * Reference: Bernstein et al. 2018; Optax `scale_by_sign`.
  *

@@ -10,7 +10,7 @@
 import { zerosLikeTree } from '../core/base.js'
 import { elementwiseTree, frozen } from '../core/internal.js'
 import type { GradientTransformation, Params } from '../core/types.js'
-import { ranges, validate } from '../core/validate.js'
+import { radamThreshold, ranges, validate } from '../core/validate.js'
 import { defineElementwise } from '../tensor/tensor.js'
 import * as t from 'io-ts'
 import { paramsCodec } from '../core/state.js'
@@ -63,7 +63,7 @@ const nesterovOp = defineElementwise({
  * ```
  */
 export const trace = (options: TraceOptions = {}): GradientTransformation<TraceState> => {
-  const { decay, nesterov } = validate('trace', { decay: ranges.unitInterval, nesterov: ranges.boolean }, { decay: 0.9, nesterov: false, ...options })
+  const { decay, nesterov } = validate('trace', { decay: ranges.unitInterval, nesterov: ranges.boolean }, options, { decay: 0.9, nesterov: false })
   const op = nesterov ? nesterovOp : traceOp
   return frozen({
     init: (params: Params) => frozen({ trace: zerosLikeTree(params) }),
@@ -99,7 +99,7 @@ export interface EmaOptions {
  * ```
  */
 export const ema = (options: EmaOptions = {}): GradientTransformation<EmaState> => {
-  const { decay, debias } = validate('ema', { decay: ranges.unitInterval, debias: ranges.boolean }, { decay: 0.9, debias: true, ...options })
+  const { decay, debias } = validate('ema', { decay: ranges.unitInterval, debias: ranges.boolean }, options, { decay: 0.9, debias: true })
   return rawEma(decay, debias)
 }
 
@@ -133,6 +133,8 @@ const adamCodecs = { b1: ranges.unitInterval, b2: ranges.unitInterval, eps: rang
  * eps = 1e-8, epsRoot = 0. 1 − β and the bias corrections are computed on the host in float64.
  * With eps = epsRoot = 0 the denominator is 0 only where every gradient so far was 0 (so μ = 0 too);
  * the update there is 0 rather than 0/0 (the same guard applies to the other adaptive rescalings).
+ * A NaN gradient, or a ν that overflowed float32 (|g| > 1.8e19), gives a NaN update, never a silent
+ * 0 (docs/nonfinite.md).
  *
  * Defaults: b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 0, nesterov = false. State: `{ count, mu, nu }`.
  * Reference: seed 000_33f4fbf331723dec.txt, "Adam: Algorithm"; Kingma & Ba 2015, Algorithm 1;
@@ -144,7 +146,7 @@ const adamCodecs = { b1: ranges.unitInterval, b2: ranges.unitInterval, eps: rang
  * ```
  */
 export const scaleByAdam = (options: ScaleByAdamOptions = {}): GradientTransformation<ScaleByAdamState> => {
-  const o = validate('scaleByAdam', adamCodecs, { b1: 0.9, b2: 0.999, eps: 1e-8, epsRoot: 0, nesterov: false, ...options })
+  const o = validate('scaleByAdam', adamCodecs, options, { b1: 0.9, b2: 0.999, eps: 1e-8, epsRoot: 0, nesterov: false })
   return rawAdam(o.b1, o.b2, o.eps, o.epsRoot, o.nesterov)
 }
 
@@ -165,7 +167,7 @@ export type ScaleByAmsgradState = AccumulatorState<'mu' | 'nu' | 'nuMax'>
  */
 export const scaleByAmsgrad = (options: Omit<ScaleByAdamOptions, 'nesterov'> = {}): GradientTransformation<ScaleByAmsgradState> => {
   const { nesterov: _n, ...codecs } = adamCodecs
-  const o = validate('scaleByAmsgrad', codecs, { b1: 0.9, b2: 0.999, eps: 1e-8, epsRoot: 0, ...options })
+  const o = validate('scaleByAmsgrad', codecs, options, { b1: 0.9, b2: 0.999, eps: 1e-8, epsRoot: 0 })
   return rawAmsgrad(o.b1, o.b2, o.eps, o.epsRoot, false)
 }
 
@@ -185,7 +187,7 @@ export type ScaleByAdamaxState = AccumulatorState<'mu' | 'nu'>
  * ```
  */
 export const scaleByAdamax = (options: { readonly b1?: number; readonly b2?: number; readonly eps?: number } = {}): GradientTransformation<ScaleByAdamaxState> => {
-  const o = validate('scaleByAdamax', { b1: ranges.unitInterval, b2: ranges.unitInterval, eps: ranges.nonNegative }, { b1: 0.9, b2: 0.999, eps: 1e-8, ...options })
+  const o = validate('scaleByAdamax', { b1: ranges.unitInterval, b2: ranges.unitInterval, eps: ranges.nonNegative }, options, { b1: 0.9, b2: 0.999, eps: 1e-8 })
   return rawAdamax(o.b1, o.b2, o.eps, true)
 }
 
@@ -229,7 +231,7 @@ export type ScaleByRmsState = AccumulatorState<'nu'>
  * ```
  */
 export const scaleByRms = (options: ScaleByRmsOptions = {}): GradientTransformation<ScaleByRmsState> => {
-  const o = validate('scaleByRms', rmsCodecs, { ...rmsDefaults, ...options })
+  const o = validate('scaleByRms', rmsCodecs, options, rmsDefaults)
   return rawRms(o.decay, o.epsInSqrt ? o.eps : 0, o.epsInSqrt ? 0 : o.eps, o.initialScale, o.biasCorrection)
 }
 
@@ -253,7 +255,7 @@ export type ScaleByStddevState = AccumulatorState<'mu' | 'nu'>
  * ```
  */
 export const scaleByStddev = (options: ScaleByRmsOptions = {}): GradientTransformation<ScaleByStddevState> => {
-  const o = validate('scaleByStddev', { ...rmsCodecs, eps: ranges.positive }, { ...rmsDefaults, ...options })
+  const o = validate('scaleByStddev', { ...rmsCodecs, eps: ranges.positive }, options, rmsDefaults)
   return rawStddev(o.decay, o.epsInSqrt ? o.eps : 0, o.epsInSqrt ? 0 : o.eps, o.initialScale, o.biasCorrection)
 }
 
@@ -272,7 +274,7 @@ export type ScaleByRssState = AccumulatorState<'sumOfSquares'>
 
 /**
  * AdaGrad's rescaling: r ← r + g⊙g, u = g / √(r + ε) (or g / (ε + √r), the lectures' form), and
- * u = 0 where r = 0.
+ * u = 0 where r = 0 (nothing accumulated); a NaN or overflowed r gives NaN (docs/nonfinite.md).
  *
  * Defaults: initialAccumulatorValue = 0.1, eps = 1e-7, epsInSqrt = true (Optax's). The lectures'
  * AdaGrad is `{ initialAccumulatorValue: 0, eps: 1e-7, epsInSqrt: false }`.
@@ -288,7 +290,8 @@ export const scaleByRss = (options: ScaleByRssOptions = {}): GradientTransformat
   const o = validate(
     'scaleByRss',
     { initialAccumulatorValue: ranges.nonNegative, eps: ranges.nonNegative, epsInSqrt: ranges.boolean },
-    { initialAccumulatorValue: 0.1, eps: 1e-7, epsInSqrt: true, ...options },
+    options,
+    { initialAccumulatorValue: 0.1, eps: 1e-7, epsInSqrt: true },
   )
   return rawRss(o.initialAccumulatorValue, o.epsInSqrt ? o.eps : 0, o.epsInSqrt ? 0 : o.eps)
 }
@@ -309,7 +312,7 @@ export type ScaleByAdadeltaState = AccumulatorState<'eG' | 'eX'>
  * ```
  */
 export const scaleByAdadelta = (options: { readonly rho?: number; readonly eps?: number } = {}): GradientTransformation<ScaleByAdadeltaState> => {
-  const o = validate('scaleByAdadelta', { rho: ranges.unitInterval, eps: ranges.positive }, { rho: 0.9, eps: 1e-6, ...options })
+  const o = validate('scaleByAdadelta', { rho: ranges.unitInterval, eps: ranges.positive }, options, { rho: 0.9, eps: 1e-6 })
   return rawAdadelta(o.rho, o.eps, false)
 }
 
@@ -317,7 +320,8 @@ export const scaleByAdadelta = (options: { readonly rho?: number; readonly eps?:
 export type ScaleByLionState = AccumulatorState<'mu'>
 
 /**
- * Lion: u = sign(β₁μ + (1 − β₁)g), then μ ← β₂μ + (1 − β₂)g.
+ * Lion: u = sign(β₁μ + (1 − β₁)g), then μ ← β₂μ + (1 − β₂)g. Where the sign's argument is ±∞ or NaN
+ * the update is NaN: μ would stay infinite, and sign(∞) a finite step for good (docs/nonfinite.md).
  *
  * Defaults: b1 = 0.9, b2 = 0.99. Reference: Chen et al. 2023, "Symbolic Discovery of
  * Optimization Algorithms", Algorithm 2; Optax `scale_by_lion`.
@@ -328,13 +332,16 @@ export type ScaleByLionState = AccumulatorState<'mu'>
  * ```
  */
 export const scaleByLion = (options: { readonly b1?: number; readonly b2?: number } = {}): GradientTransformation<ScaleByLionState> => {
-  const o = validate('scaleByLion', { b1: ranges.unitInterval, b2: ranges.unitInterval }, { b1: 0.9, b2: 0.99, ...options })
+  const o = validate('scaleByLion', { b1: ranges.unitInterval, b2: ranges.unitInterval }, options, { b1: 0.9, b2: 0.99 })
   return rawLion(o.b1, o.b2)
 }
 
 /** Options of `scaleByRadam`. */
 export interface ScaleByRadamOptions extends Omit<ScaleByAdamOptions, 'nesterov'> {
-  /** ρ threshold above which the adaptive step is used. Default 5. */
+  /**
+   * The adaptive (rectified) step is taken once ρₜ ≥ threshold; a finite number > 4, since the
+   * rectifier rₜ is real and non-zero only for ρₜ > 4. Default 5.
+   */
   readonly threshold?: number
 }
 
@@ -346,9 +353,12 @@ export type ScaleByRadamState = AccumulatorState<'mu' | 'nu'>
  * u = rₜ μ̂ / (√(ν̂ + ε_root) + ε) with rₜ = √((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ)),
  * else u = μ̂ (momentum SGD while the variance estimate is unreliable).
  *
- * Defaults: b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 0, threshold = 5.
+ * Defaults: b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 0, threshold = 5. The threshold must be a
+ * finite number > 4: ρₜ ≤ ρ∞, so with ρₜ ≥ threshold > 4 every factor of rₜ is positive. Below 4,
+ * rₜ is NaN for ρₜ in (2, 4) (a threshold of 3 reaches it at step 4 with β₂ = 0.999); at exactly 4,
+ * rₜ is 0/0 once ρₜ rounds to ρ∞ = 4 (β₂ = 0.6, step 81). Optax accepts any threshold.
  * Reference: Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond",
- * Algorithm 2; Optax `scale_by_radam`.
+ * Algorithm 2 ("if ρₜ > 4"); Optax `scale_by_radam`.
  *
  * @example
  * ```ts
@@ -357,6 +367,6 @@ export type ScaleByRadamState = AccumulatorState<'mu' | 'nu'>
  */
 export const scaleByRadam = (options: ScaleByRadamOptions = {}): GradientTransformation<ScaleByRadamState> => {
   const { nesterov: _n, ...codecs } = adamCodecs
-  const o = validate('scaleByRadam', { ...codecs, threshold: ranges.finite }, { b1: 0.9, b2: 0.999, eps: 1e-8, epsRoot: 0, threshold: 5, ...options })
+  const o = validate('scaleByRadam', { ...codecs, threshold: radamThreshold }, options, { b1: 0.9, b2: 0.999, eps: 1e-8, epsRoot: 0, threshold: 5 })
   return rawRadam(o.b1, o.b2, o.eps, o.epsRoot, o.threshold)
 }

@@ -5,7 +5,7 @@
  * range (TensorFlow.js' centered RMSProp subtracts its epsilon).
  */
 import { defineElementwise } from '../tensor/tensor.js'
-import { accumulator } from './accumulator.js'
+import { accumulator, nanUnlessFinite, zeroWhereNoGradient } from './accumulator.js'
 
 export const emaOp = defineElementwise({
   name: 'ema',
@@ -28,8 +28,9 @@ const adamOp = defineElementwise({
     ['muHat', 'nesterov > 0 ? (b1 * mu1) / bc1next + (omb1 * g) / bc1 : mu1 / bc1'],
     ['den', 'Math.sqrt(nu1 / bc2 + epsRoot) + eps'],
   ],
-  // den = 0 only where ν = 0, i.e. every gradient so far was 0 and μ = 0 too: the update is 0, not 0/0
-  outputs: ['mu1', 'nu1', 'den > 0 ? muHat / den : 0'],
+  // den = 0 only where ν = 0, i.e. every gradient so far was 0 and μ = 0 too: the update is 0, not 0/0;
+  // a NaN or overflowed ν gives NaN, never 0 (docs/nonfinite.md)
+  outputs: ['mu1', 'nu1', zeroWhereNoGradient('den', nanUnlessFinite('nu1', 'muHat / den'))],
 })
 
 /** Adam; `epsOnUncorrected` is Keras' ε̂ = ε·√(1 − β₂ᵗ) (ε added to √ν rather than √ν̂). */
@@ -54,7 +55,7 @@ const amsgradOp = defineElementwise({
     ['m1', 'raw > 0 ? Math.max(nuMax, nu1) : Math.max(nuMax, nu1 / bc2)'],
     ['den', 'Math.sqrt((raw > 0 ? m1 / bc2 : m1) + epsRoot) + eps'],
   ],
-  outputs: ['mu1', 'nu1', 'm1', 'den > 0 ? (mu1 / bc1) / den : 0'],
+  outputs: ['mu1', 'nu1', 'm1', zeroWhereNoGradient('den', nanUnlessFinite('m1', '(mu1 / bc1) / den'))],
 })
 
 /** AMSGrad; `rawMax` keeps the maximum of the uncorrected ν (PyTorch, Keras) instead of ν̂ (Optax). */
@@ -76,8 +77,9 @@ const adamaxOp = defineElementwise({
   lets: [
     ['mu1', 'b1 * mu + omb1 * g'],
     ['nu1', 'Math.max(b2 * nu, Math.abs(g) + epsIn)'],
+    ['den', 'nu1 + epsOut'],
   ],
-  outputs: ['mu1', 'nu1', 'nu1 + epsOut > 0 ? (mu1 / bc1) / (nu1 + epsOut) : 0'],
+  outputs: ['mu1', 'nu1', zeroWhereNoGradient('den', nanUnlessFinite('nu1', '(mu1 / bc1) / den'))],
 })
 
 /** Adamax; ε inside the max (Optax, PyTorch) or added to the denominator (Keras, TensorFlow.js). */
@@ -97,7 +99,7 @@ const rmsOp = defineElementwise({
     ['nu1', 'decay * nu + omd * (g * g)'],
     ['den', 'Math.sqrt(nu1 / bc + epsIn) + epsOut'],
   ],
-  outputs: ['nu1', 'den > 0 ? g / den : 0'],
+  outputs: ['nu1', zeroWhereNoGradient('den', nanUnlessFinite('nu1', 'g / den'))],
 })
 
 export const rawRms = (decay: number, epsIn: number, epsOut: number, initialScale: number, biasCorrection: boolean) =>
@@ -116,9 +118,12 @@ const stddevOp = defineElementwise({
   lets: [
     ['mu1', 'decay * mu + omd * g'],
     ['nu1', 'decay * nu + omd * (g * g)'],
+    // ν − μ² ≥ 0 in exact arithmetic; float32 rounding can make it slightly negative, so clamp at 0
+    // (Math.max keeps a NaN variance NaN)
+    ['den', 'Math.sqrt(Math.max(nu1 / bc - (mu1 / bc) * (mu1 / bc), 0) + epsIn) + epsOut'],
   ],
-  // ν − μ² ≥ 0 in exact arithmetic; float32 rounding can make it slightly negative, so clamp at 0
-  outputs: ['mu1', 'nu1', 'g / (Math.sqrt(Math.max(nu1 / bc - (mu1 / bc) * (mu1 / bc), 0) + epsIn) + epsOut)'],
+  // ε > 0 keeps den > 0 (no zero guard: tfjs' negative epsIn gives its own NaN, and g/0 is loud)
+  outputs: ['mu1', 'nu1', nanUnlessFinite('nu1', 'g / den')],
 })
 
 /** Centered RMS; `epsIn` may be negative to reproduce TensorFlow.js' √(ν − μ² − ε). */
@@ -135,9 +140,12 @@ const rssOp = defineElementwise({
   name: 'scaleByRss',
   inputs: ['g', 'sumOfSquares'],
   scalars: ['epsIn', 'epsOut'],
-  lets: [['s1', 'sumOfSquares + g * g']],
-  // s1 = 0 only where g = 0 and nothing accumulated: the update is 0 there, never 0/0
-  outputs: ['s1', 's1 > 0 ? g / (Math.sqrt(s1 + epsIn) + epsOut) : 0'],
+  lets: [
+    ['s1', 'sumOfSquares + g * g'],
+    ['den', 'Math.sqrt(s1 + epsIn) + epsOut'],
+  ],
+  // den = 0 only where s1 = 0, i.e. g = 0 and nothing accumulated: the update is 0 there, never 0/0
+  outputs: ['s1', zeroWhereNoGradient('den', nanUnlessFinite('s1', 'g / den'))],
 })
 
 export const rawRss = (initialAccumulatorValue: number, epsIn: number, epsOut: number) =>
@@ -155,7 +163,9 @@ const adadeltaOp = defineElementwise({
   scalars: ['rho', 'omr', 'eps', 'useOld'],
   lets: [
     ['eG1', 'rho * eG + omr * (g * g)'],
-    ['u', '(Math.sqrt(eX + eps) / Math.sqrt((useOld > 0 ? eG : eG1) + eps)) * g'],
+    ['eGUsed', 'useOld > 0 ? eG : eG1'],
+    // ε > 0 keeps the denominator > 0; an overflowed E[g²] gives NaN, not a 0 step
+    ['u', nanUnlessFinite('eGUsed', '(Math.sqrt(eX + eps) / Math.sqrt(eGUsed + eps)) * g')],
   ],
   outputs: ['eG1', 'rho * eX + omr * (u * u)', 'u'],
 })
@@ -168,7 +178,9 @@ const lionOp = defineElementwise({
   name: 'scaleByLion',
   inputs: ['g', 'mu'],
   scalars: ['b1', 'omb1', 'b2', 'omb2'],
-  outputs: ['b2 * mu + omb2 * g', 'Math.sign(b1 * mu + omb1 * g)'],
+  lets: [['c', 'b1 * mu + omb1 * g']],
+  // sign(±∞) would be a finite step while μ stays infinite for good: NaN instead (docs/nonfinite.md)
+  outputs: ['b2 * mu + omb2 * g', nanUnlessFinite('c', 'Math.sign(c)')],
 })
 
 export const rawLion = (b1: number, b2: number) =>
@@ -181,8 +193,9 @@ const radamOp = defineElementwise({
   lets: [
     ['mu1', 'b1 * mu + omb1 * g'],
     ['nu1', 'b2 * nu + omb2 * (g * g)'],
+    ['den', 'Math.sqrt(nu1 / bc2 + epsRoot) + eps'],
   ],
-  outputs: ['mu1', 'nu1', 'rectify > 0 ? (Math.sqrt(nu1 / bc2 + epsRoot) + eps > 0 ? (r * (mu1 / bc1)) / (Math.sqrt(nu1 / bc2 + epsRoot) + eps) : 0) : mu1 / bc1'],
+  outputs: ['mu1', 'nu1', `rectify > 0 ? ${zeroWhereNoGradient('den', nanUnlessFinite('nu1', '(r * (mu1 / bc1)) / den'))} : mu1 / bc1`],
 })
 
 /** The rectification of RAdam at step t: whether to use the adaptive step, and its factor r_t. */

@@ -83,7 +83,8 @@ export const scaleByLearningRate = (
   learningRate: ScalarOrSchedule,
   options: ScaleByLearningRateOptions = {},
 ): GradientTransformation<ScaleByScheduleState> => {
-  const { flipSign } = validate('scaleByLearningRate', { learningRate: nonNegativeOrSchedule, flipSign: ranges.boolean }, { learningRate, flipSign: true, ...options })
+  validate('scaleByLearningRate', { learningRate: nonNegativeOrSchedule }, { learningRate })
+  const { flipSign } = validate('scaleByLearningRate', { flipSign: ranges.boolean }, options, { flipSign: true })
   const sign = flipSign ? -1 : 1
   return frozen({
     init: () => frozen({ count: 0 }),

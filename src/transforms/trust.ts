@@ -11,6 +11,7 @@ import type { EmptyState, GradientTransformation } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
 import { elementwise, scope } from '../tensor/ops.js'
 import { defineElementwise } from '../tensor/tensor.js'
+import { emptyLeaf, nanUnlessFinite } from './accumulator.js'
 import { l2Norm } from './clipping.js'
 
 /** Options of `scaleByTrustRatio`. */
@@ -33,7 +34,8 @@ const trustOp = defineElementwise({
     ['pN', 'Math.max(pn, minNorm)'],
     ['uN', 'Math.max(un, minNorm)'],
   ],
-  outputs: ['(pN <= 0 || uN <= 0) ? u : u * ((coef * pN) / (uN + eps))'],
+  // NaN norms fail both tests and reach the ratio; an infinite ‖u‖ makes the leaf NaN, not u·0
+  outputs: [`(pN <= 0 || uN <= 0) ? u : ${nanUnlessFinite('un', 'u * ((coef * pN) / (uN + eps))')}`],
 })
 
 /**
@@ -52,13 +54,14 @@ export const scaleByTrustRatio = (options: ScaleByTrustRatioOptions = {}): Gradi
   const { minNorm, trustCoefficient, eps, mask } = validate(
     'scaleByTrustRatio',
     { minNorm: ranges.nonNegative, trustCoefficient: ranges.nonNegative, eps: ranges.nonNegative, mask: maskCodec },
-    { minNorm: 0, trustCoefficient: 1, eps: 0, ...options },
+    options,
+    { minNorm: 0, trustCoefficient: 1, eps: 0 },
   )
   return stateless((updates, params) => {
     const p = requireParams('scaleByTrustRatio', params)
     const on = maskLeaves('scaleByTrustRatio', mask, updates, p)
     return mapLeaves([['updates', updates], ['params', p]], 1, ([g, w], path, j) =>
-      on[j] ? scope(() => elementwise(trustOp, [g!, l2Norm(w!, path), l2Norm(g!, path)], [minNorm, trustCoefficient, eps], path)) : [g!],
+      !on[j] ? [g!] : g!.size === 0 ? [emptyLeaf(g!)] : scope(() => elementwise(trustOp, [g!, l2Norm(w!, path), l2Norm(g!, path)], [minNorm, trustCoefficient, eps], path)),
     )[0]!
   })
 }

@@ -15,11 +15,12 @@ import { checkCount, elementwiseTree, frozen, leafRows, mapLeaves, requireParams
 import { type Mask, maskLeaves } from '../core/mask.js'
 import { countCodec, floatCodec, paramsCodec } from '../core/state.js'
 import type { GradientTransformation, Params, Schedule, UpdateExtras } from '../core/types.js'
-import { ranges, validate } from '../core/validate.js'
+import { ownOptions, ranges, validate } from '../core/validate.js'
 import { HyperparameterError, StructureError, UnsupportedError } from '../errors.js'
 import { add, clone, elementwise, scope, sum } from '../tensor/ops.js'
 import { cpu } from '../tensor/cpu.js'
 import { Tensor, defineElementwise } from '../tensor/tensor.js'
+import { emptyLeaf } from './accumulator.js'
 import * as tree from '../tree/index.js'
 import type { Tree } from '../tree/index.js'
 
@@ -68,7 +69,9 @@ export const injectHyperparams =
   <O extends object, S>(factory: (options: O) => GradientTransformation<S>) =>
   (options: InjectableOptions<O>): GradientTransformation<InjectHyperparamsState<S>> => {
     if (typeof factory !== 'function') throw new HyperparameterError('injectHyperparams', 'factory', factory, 'a function options => GradientTransformation')
-    const entries = Object.entries(options as Record<string, unknown>)
+    // own properties of a plain object; an explicit undefined is left to the factory's default
+    const given = ownOptions('injectHyperparams', options)
+    const entries = Object.entries(given)
     const schedules = entries.filter(([k, v]) => typeof v === 'function' && !isStaticKey(k)) as [string, Schedule][]
     const numeric = entries.filter(([, v]) => typeof v === 'number') as [string, number][]
     const at = (count: number, current: Readonly<Record<string, number>>): Record<string, number> => ({
@@ -76,7 +79,7 @@ export const injectHyperparams =
       ...current,
       ...Object.fromEntries(schedules.map(([k, s]) => [k, s(count)])),
     })
-    const build = (hp: Readonly<Record<string, number>>) => factory({ ...(options as object), ...hp } as O)
+    const build = (hp: Readonly<Record<string, number>>) => factory({ ...given, ...hp } as O)
     const initial = build(at(0, {}))
     return frozen({
       init: (params: Params) => {
@@ -213,11 +216,11 @@ export const partition = multiTransform
 
 /** State of `applyIfFinite`; the counters are tensors of shape [] (they depend on device data). */
 export interface ApplyIfFiniteState<S> {
-  /** Consecutive non-finite steps. */
+  /** Consecutive non-finite steps (Optax's `notfinite_count`). */
   readonly notfiniteCount: Tensor
-  /** 1 if the last step was finite, else 0. */
+  /** 1 if the last step was finite, else 0 (`last_finite`). */
   readonly lastFinite: Tensor
-  /** All non-finite steps so far. */
+  /** All non-finite steps so far (`total_notfinite`): the steps skipped, plus those applied anyway past `maxConsecutiveErrors`. */
   readonly totalNotfinite: Tensor
   readonly inner: S
 }
@@ -237,14 +240,22 @@ const selectOp = defineElementwise({ name: 'selectIf', inputs: ['ok', 'a', 'b'],
 const selectZeroOp = defineElementwise({ name: 'selectOrZero', inputs: ['ok', 'a'], outputs: ['ok > 0 ? a : 0'] })
 
 /**
- * Skips non-finite steps: when any update entry is NaN or ±∞, the returned updates are 0 and every
- * tensor of the inner state keeps its old value (selected on the device, so nothing is read back);
- * the counters record consecutive and total skips, and after more than `maxConsecutiveErrors`
- * consecutive skips the step is applied anyway. Difference from Optax: the inner state's host-side
- * step counters (e.g. Adam's `count`) still advance on a skipped step, because deciding on the host
- * would need a read-back; a state whose structure changes between steps (L-BFGS filling its
- * memory) cannot be restored and throws UnsupportedError. The counters are tensors of shape []
- * on the params' backend (the cpu for a tree without leaves).
+ * Skips non-finite steps. A step is non-finite when any entry of the incoming gradients, of the
+ * updates `inner` returns, or of an inner state tensor the step produced is NaN or ±∞; the last
+ * catches overflow inside the optimizer (a finite gradient of 1e30 makes Adam's ν infinite). On a
+ * skipped step the returned updates are 0 and every tensor of the inner state keeps its old value
+ * (selected on the device, so nothing is read back); `notfiniteCount` counts consecutive skips,
+ * `totalNotfinite` all of them (read it to know how many steps were skipped), and after more than
+ * `maxConsecutiveErrors` consecutive non-finite steps the step is applied anyway.
+ *
+ * Difference from Optax: host numbers in the inner state (step counters such as Adam's `count`,
+ * which drive bias corrections and schedules) cannot be restored. The skip is decided on the device
+ * and `update` is synchronous, so the host cannot know it without a read-back; they advance once per
+ * call, and run `totalNotfinite` steps ahead of the steps applied. A state whose structure changes
+ * between steps (L-BFGS filling its memory) cannot be restored and throws UnsupportedError. The
+ * counters are tensors of shape [] on the params' backend (the cpu for a tree without leaves).
+ * Non-finite values are otherwise carried through to the params by every transform
+ * (docs/nonfinite.md); this wrapper is the way to skip them instead.
  *
  * Defaults: maxConsecutiveErrors = Infinity (never give up).
  * Reference: Optax `apply_if_finite`.
@@ -252,13 +263,16 @@ const selectZeroOp = defineElementwise({ name: 'selectOrZero', inputs: ['ok', 'a
  * @example
  * ```ts
  * const opt = applyIfFinite(adam({ learningRate: 1e-3 }), { maxConsecutiveErrors: 5 })
+ * const params = { w: fromArray([1, -2]) }
+ * const [, state] = opt.update({ w: fromArray([1e30, 1]) }, opt.init(params), params) // ν overflows: skipped
+ * const skipped = (await read(state.totalNotfinite))[0] // 1
  * ```
  */
 export const applyIfFinite = <S>(
   inner: GradientTransformation<S>,
   options: { readonly maxConsecutiveErrors?: number } = {},
 ): GradientTransformation<ApplyIfFiniteState<S>> => {
-  const { maxConsecutiveErrors } = validate('applyIfFinite', { maxConsecutiveErrors: ranges.nonNegativeOrInfinity }, { maxConsecutiveErrors: Infinity, ...options })
+  const { maxConsecutiveErrors } = validate('applyIfFinite', { maxConsecutiveErrors: ranges.nonNegativeOrInfinity }, options, { maxConsecutiveErrors: Infinity })
   return frozen({
     init: (params: Params) => {
       // the counters live with the params; a tree without leaves (nothing can be non-finite) keeps them on the cpu
@@ -268,16 +282,19 @@ export const applyIfFinite = <S>(
     update: (updates: Params, state: ApplyIfFiniteState<S>, params?: Params, extra?: UpdateExtras) => {
       const { rows } = leafRows([['updates', updates]])
       return scope(() => {
-        const bad = rows
-          .map(([g]) => sum(elementwise(nonFiniteOp, [g!])[0]!))
-          .reduce((acc, x) => add(acc, x), state.notfiniteCount.backend.fill([], 0))
-        const [nf, last, total, ok] = elementwise(finiteFlagsOp, [bad, state.notfiniteCount, state.totalNotfinite], [maxConsecutiveErrors])
         const [u, next] = inner.update(updates, state.inner, params, extra)
-        const outU = mapLeaves([['updates', u]], 1, ([x], path) => elementwise(selectZeroOp, [ok!, x!], [], path))[0]!
         const d = tree.firstDifference(next, state.inner)
         if (d) throw new UnsupportedError(`applyIfFinite: the inner state changed structure at ${d.path} (${d.detail}), so a skipped step cannot restore it`)
-        const kept = tree.zipWith(([a, b]: readonly [unknown, unknown], path) =>
-          a instanceof Tensor && b instanceof Tensor && a !== b ? elementwise(selectOp, [ok!, a, b], [], path)[0]! : a,
+        // a state tensor the step left as it was cannot have gone non-finite in this step
+        const replaced = (a: unknown, b: unknown): a is Tensor => a instanceof Tensor && b instanceof Tensor && a !== b
+        const before = tree.leaves(state.inner as Tree<unknown>)
+        const produced = tree.leaves(next as Tree<unknown>).filter((a, i): a is Tensor => replaced(a, before[i]))
+        const checked = [...rows.map(([g]) => g!), ...(tree.leaves(u) as Tensor[]), ...produced].filter((x) => x.size > 0)
+        const bad = checked.map((x) => sum(elementwise(nonFiniteOp, [x])[0]!)).reduce((acc, x) => add(acc, x), state.notfiniteCount.backend.fill([], 0))
+        const [nf, last, total, ok] = elementwise(finiteFlagsOp, [bad, state.notfiniteCount, state.totalNotfinite], [maxConsecutiveErrors])
+        const outU = mapLeaves([['updates', u]], 1, ([x], path) => (x!.size === 0 ? [emptyLeaf(x!)] : elementwise(selectZeroOp, [ok!, x!], [], path)))[0]!
+        const kept = tree.zipWith(([a, b]: readonly [unknown, unknown], path): unknown =>
+          replaced(a, b) && a.size > 0 ? elementwise(selectOp, [ok!, a, b as Tensor], [], path)[0]! : a,
         )(next as Tree<unknown>, state.inner as Tree<unknown>)
         return [outU, frozen({ notfiniteCount: nf!, lastFinite: last!, totalNotfinite: total!, inner: kept as S })] as const
       })
@@ -400,7 +417,8 @@ export const lookahead = <S>(
   const { syncPeriod, slowStepSize } = validate(
     'lookahead',
     { syncPeriod: ranges.positiveInteger, slowStepSize: ranges.unitIntervalClosed },
-    { syncPeriod: 6, slowStepSize: 0.5, ...options },
+    options,
+    { syncPeriod: 6, slowStepSize: 0.5 },
   )
   return frozen({
     init: (params: Params) => frozen({ count: 0, slow: mapLeaves([['params', params]], 1, ([x], path) => [clone(x!, path)])[0]!, inner: inner.init(params) }),
@@ -441,7 +459,7 @@ const emaParamsOp = defineElementwise({ name: 'emaParams', inputs: ['e', 'p', 'u
  * ```
  */
 export const emaParams = (options: { readonly decay?: number } = {}): GradientTransformation<EmaParamsState> => {
-  const { decay } = validate('emaParams', { decay: ranges.unitIntervalClosed }, { decay: 0.999, ...options })
+  const { decay } = validate('emaParams', { decay: ranges.unitIntervalClosed }, options, { decay: 0.999 })
   return frozen({
     init: (params: Params) => frozen({ count: 0, ema: mapLeaves([['params', params]], 1, ([x], path) => [clone(x!, path)])[0]! }),
     update: (updates: Params, state: EmaParamsState, params?: Params) => {
@@ -519,7 +537,8 @@ export const reduceOnPlateau = (options: ReduceOnPlateauOptions = {}): GradientT
       atol: ranges.nonNegative,
       accumulationSize: ranges.positiveInteger,
     },
-    { factor: 0.1, patience: 10, cooldown: 0, minScale: 0, rtol: 1e-4, atol: 0, accumulationSize: 1, ...options },
+    options,
+    { factor: 0.1, patience: 10, cooldown: 0, minScale: 0, rtol: 1e-4, atol: 0, accumulationSize: 1 },
   )
   const evaluate = (s: ReduceOnPlateauState, v: number): ReduceOnPlateauState => {
     // v is finite; the first value always improves on the initial best (∞, where the threshold is NaN)
