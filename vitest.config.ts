@@ -14,6 +14,7 @@ export default defineConfig({
       'fluxion/laws/vitest': fileURLToPath(new URL('./laws/vitest.ts', import.meta.url)),
       'fluxion/laws': fileURLToPath(new URL('./laws/index.ts', import.meta.url)),
       'fluxion/gpu': fileURLToPath(new URL('./src/gpu.ts', import.meta.url)),
+      'fluxion/node': fileURLToPath(new URL('./src/node.ts', import.meta.url)),
       fluxion: fileURLToPath(new URL('./src/index.ts', import.meta.url)),
     },
   },

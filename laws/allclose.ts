@@ -30,7 +30,13 @@ export type Comparison =
 /** What `allClose` compares at a leaf: a host tensor, an array of numbers or a number. */
 export type Leaf = HostTensor | ArrayLike<number> | number
 
-const asArray = (x: Leaf): ArrayLike<number> => (x instanceof HostTensor ? x.data : typeof x === 'number' ? [x] : x)
+const isNumbers = (x: unknown): x is ArrayLike<number> =>
+  ArrayBuffer.isView(x) && !(x instanceof DataView) ? typeof (x as unknown as ArrayLike<unknown>)[0] !== 'bigint' : false
+/** The numbers of a leaf, or undefined for a leaf that holds no numbers (a boolean, null, an object). */
+const asArray = (x: unknown): ArrayLike<number> | undefined =>
+  x instanceof HostTensor ? x.data : typeof x === 'number' ? [x] : isNumbers(x) ? x : undefined
+const describeLeaf = (x: unknown): string => (x === null ? 'null' : typeof x === 'object' ? `a ${x.constructor?.name ?? 'null-prototype'} object` : `a ${typeof x}`)
+const at = (path: string) => (path === '' ? '<root>' : path)
 
 const close = (x: number, y: number, tol: Tolerance): boolean => {
   if (Number.isNaN(x) || Number.isNaN(y)) return tol.nanEqual === true && Number.isNaN(x) && Number.isNaN(y)
@@ -52,21 +58,25 @@ const close = (x: number, y: number, tol: Tolerance): boolean => {
  */
 export const allClose = (actual: TreeLike<Leaf>, expected: TreeLike<Leaf>, tol: Tolerance = float32Tolerance): Comparison => {
   const d = tree.firstDifference(actual, expected)
-  if (d) return { ok: false, path: d.path, index: -1, actual: NaN, expected: NaN, message: `structures differ at ${d.path}: ${d.detail}` }
+  if (d) return { ok: false, path: d.path, index: -1, actual: NaN, expected: NaN, message: `structures differ at ${at(d.path)}: ${d.detail}` }
   const as = tree.leaves(actual)
   const es = tree.leaves(expected)
   const paths = tree.paths(actual)
   for (let j = 0; j < as.length; j++) {
-    const a = asArray(as[j]!)
-    const e = asArray(es[j]!)
+    const a = asArray(as[j])
+    const e = asArray(es[j])
     const path = paths[j]!
-    if (a.length !== e.length) return { ok: false, path, index: -1, actual: a.length, expected: e.length, message: `${path}: lengths ${a.length} vs ${e.length}` }
+    if (a === undefined || e === undefined) {
+      const which = a === undefined ? `actual is ${describeLeaf(as[j])}` : `expected is ${describeLeaf(es[j])}`
+      return { ok: false, path, index: -1, actual: NaN, expected: NaN, message: `${at(path)}: not a number, an array of numbers or a host tensor (${which})` }
+    }
+    if (a.length !== e.length) return { ok: false, path, index: -1, actual: a.length, expected: e.length, message: `${at(path)}: lengths ${a.length} vs ${e.length}` }
     for (let i = 0; i < a.length; i++) {
       const x = a[i]!
       const y = e[i]!
       if (!close(x, y, tol)) {
         const nan = Number.isNaN(x) || Number.isNaN(y) ? (tol.nanEqual ? ', NaN only matches NaN' : ', NaN is a mismatch unless nanEqual') : ''
-        return { ok: false, path, index: i, actual: x, expected: y, message: `${path === '' ? '<root>' : path}[${i}]: ${x} vs expected ${y} (rtol ${tol.rtol}, atol ${tol.atol}${nan})` }
+        return { ok: false, path, index: i, actual: x, expected: y, message: `${at(path)}[${i}]: ${x} vs expected ${y} (rtol ${tol.rtol}, atol ${tol.atol}${nan})` }
       }
     }
   }

@@ -41,6 +41,41 @@ export class StructureError extends FluxionError {
   }
 }
 
+/**
+ * A tree nested deeper than the tree functions accept (`tree.maxDepth`, 1,000 levels), refused
+ * before anything is computed; `path` is where the limit was reached (the message shows its start).
+ */
+export class TreeDepthError extends StructureError {
+  constructor(
+    path: string,
+    readonly limit: number,
+  ) {
+    super(path, `nested deeper than ${limit} levels`)
+    const shown = path.length > 80 ? `${path.slice(0, 80)}…` : path === '' ? '<root>' : path
+    this.message = `tree nested deeper than ${limit} levels at ${shown}`
+  }
+}
+
+/**
+ * Why a saved state or checkpoint was refused as a whole: `'format'` (not a fluxion state, or an
+ * unknown format or version), `'legacy'` (a state saved before the versioned envelope),
+ * `'checksum'` (changed or damaged after it was saved), `'transform'` (written by another
+ * transformation), `'hyperparameters'` (same transformation, other hyperparameters, when asked to
+ * refuse those) or `'missing'` (no checkpoint file that is whole).
+ */
+export type CheckpointProblem = 'format' | 'legacy' | 'checksum' | 'transform' | 'hyperparameters' | 'missing'
+
+/** A saved state or checkpoint refused before anything was allocated; `problem` says why. */
+export class CheckpointError extends FluxionError {
+  constructor(
+    readonly problem: CheckpointProblem,
+    detail: string,
+    readonly file?: string,
+  ) {
+    super(file === undefined ? detail : `${file}: ${detail}`)
+  }
+}
+
 /** Two tensors that must have equal shapes do not; `path` names the leaf. */
 export class ShapeError extends FluxionError {
   constructor(

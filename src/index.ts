@@ -8,12 +8,33 @@ export * from './errors.js'
 export * as tree from './tree/index.js'
 export type { Tree, TreeLike, Structure } from './tree/index.js'
 export * from './tensor/index.js'
-export type { EmptyState, GradientTransformation, Params, ScalarOrSchedule, Schedule, UpdateExtras } from './core/types.js'
+export type { EmptyState, GradientTransformation, HyperparameterJson, Params, ScalarOrSchedule, Schedule, TransformIdentity, UpdateExtras } from './core/types.js'
 export { applyUpdates, chain, identity, setToZero, stateless, zerosLikeTree } from './core/base.js'
 export type { AnyTransformation, ChainState, StateOf } from './core/base.js'
 export { ranges } from './core/validate.js'
-export { StateDecodeError, StoredTensor, floatCodec, emptyStateCodec, keyCodec, loadState, paramsCodec, saveState, tensorCodec, tupleCodec, countCodec } from './core/state.js'
-export type { TensorJson } from './core/state.js'
+export {
+  StateDecodeError,
+  StoredTensor,
+  checkpointFormat,
+  countCodec,
+  decodeCheckpoint,
+  emptyStateCodec,
+  encodeCheckpoint,
+  floatCodec,
+  floatCodecWhere,
+  keyCodec,
+  loadState,
+  maxJsonDepth,
+  nonNegativeParamsCodec,
+  paramsCodec,
+  saveState,
+  stateFormat,
+  stateFormatVersion,
+  tensorCodec,
+  tupleCodec,
+  withIdentity,
+} from './core/state.js'
+export type { Checkpoint, CheckpointJson, LoadStateOptions, StateEnvelope, TensorJson } from './core/state.js'
 export type { Mask } from './core/mask.js'
 export * from './transforms/scaling.js'
 export * from './transforms/moments.js'

@@ -200,7 +200,7 @@ describe('saving and loading state', () => {
     const p = { layer: { kernel: fromArray([1, NaN, Infinity, -0], [2, 2]), bias: fromArray([-Infinity], [1]) } }
     const [, state] = opt.update(p, opt.init(p), p)
     const json = JSON.parse(JSON.stringify(await saveState(opt, state)))
-    expect(json[1].count).toBe(1)
+    expect(json.state[1].count).toBe(1)
     for (const backend of backends) {
       const loaded = loadState(opt, json, backend)
       expect(await readTree(loaded)).toEqual(await readTree(state))
@@ -224,29 +224,29 @@ describe('saving and loading state', () => {
     const p = { w: fromArray([1, 2], [2]) }
     const json = JSON.parse(JSON.stringify(await saveState(opt, opt.init(p))))
     const bad1 = structuredClone(json)
-    bad1[0].count = -1
+    bad1.state[0].count = -1
     const e1 = caught(() => loadState(opt, bad1))
     expect(e1).toBeInstanceOf(StateDecodeError)
     expect((e1 as StateDecodeError).path).toBe('0.count')
     const bad2 = structuredClone(json)
-    bad2[0].mu.w.shape = [3]
+    bad2.state[0].mu.w.shape = [3]
     const e2 = caught(() => loadState(opt, bad2))
     expect((e2 as StateDecodeError).path).toBe('0.mu.w')
     expect((e2 as StateDecodeError).expected).toBe(tensorCodec.name)
-    expect(e2.message).toBe(`invalid state at 0.mu.w: expected ${tensorCodec.name}, got ${JSON.stringify(bad2[0].mu.w).slice(0, 120)}`)
+    expect(e2.message).toBe(`invalid state at 0.mu.w: expected ${tensorCodec.name}, got ${JSON.stringify(bad2.state[0].mu.w).slice(0, 120)}`)
     const bad3 = structuredClone(json)
-    bad3[0].nu = { w: 'x' }
-    expect(caught(() => loadState(opt, bad3))).toMatchObject({ path: '0.nu.w', value: 'x', expected: 'a tree of tensors' })
+    bad3.state[0].mu = { w: 'x' }
+    expect(caught(() => loadState(opt, bad3))).toMatchObject({ path: '0.mu.w', value: 'x', expected: 'a tree of tensors' })
     const bad4 = structuredClone(json)
-    bad4[0].nu.w.dtype = 'float64'
-    expect(caught(() => loadState(opt, bad4))).toMatchObject({ path: '0.nu.w', expected: tensorCodec.name })
+    bad4.state[0].mu.w.dtype = 'float64'
+    expect(caught(() => loadState(opt, bad4))).toMatchObject({ path: '0.mu.w', expected: tensorCodec.name })
     const bad5 = structuredClone(json)
-    bad5[0].nu.w.data = 'AAAA*'
+    bad5.state[0].nu.w.data = 'AAAA*'
     expect(caught(() => loadState(opt, bad5))).toMatchObject({ path: '0.nu.w' })
     const bad6 = structuredClone(json)
-    bad6[0].nu.w.data = 'AAA='
+    bad6.state[0].nu.w.data = 'AAA='
     expect(caught(() => loadState(opt, bad6))).toMatchObject({ path: '0.nu.w' })
-    expect(caught(() => loadState(opt, null))).toMatchObject({ path: '', message: 'invalid state at <root>: expected [{ count, mu, nu }, { count }], got null' })
+    expect(caught(() => loadState(opt, { ...json, state: null }))).toMatchObject({ path: '', message: 'invalid state at <root>: expected [{ count, mu, nu }, { count }], got null' })
     const handWritten: GradientTransformation<EmptyState> = { init: () => ({}), update: (u, s) => [u, s] }
     await expect(saveState(handWritten, {})).rejects.toBeInstanceOf(UnsupportedError)
   })

@@ -105,3 +105,21 @@ describe('the tree functions accept every state type the library returns', () =>
     dispose([params, state, next])
   })
 })
+
+describe('allClose on leaves that hold no numbers', () => {
+  it.each([
+    [{ a: true }, { a: false }, 'a: not a number, an array of numbers or a host tensor (actual is a boolean)'],
+    [{ a: null }, { a: null }, 'a: not a number, an array of numbers or a host tensor (actual is null)'],
+    [{ a: 1 }, { a: new Map() }, 'a: not a number, an array of numbers or a host tensor (expected is a Map object)'],
+    [{ a: ['x'] }, { a: [1] }, 'a[0]: not a number, an array of numbers or a host tensor (actual is a string)'],
+  ])('%j vs %j is a mismatch that says why', (actual, expected, message) => {
+    expect(allClose(actual as never, expected as never)).toMatchObject({ ok: false, message })
+  })
+
+  it('names the root <root>', () => {
+    expect(allClose(1, { a: 1 }).ok).toBe(false)
+    expect(allClose(1, { a: 1 })).toMatchObject({ message: expect.stringMatching(/^structures differ at <root>: /) })
+    expect(allClose([1, 3], [1, 2])).toMatchObject({ ok: false, path: '[1]' })
+    expect(allClose(new Float32Array([1, 2]), new Float32Array([1, 2])).ok).toBe(true)
+  })
+})

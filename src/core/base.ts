@@ -6,11 +6,9 @@
 import { checkOperands, defineElementwise, Tensor } from '../tensor/tensor.js'
 import { BackendError, StructureError } from '../errors.js'
 import * as tree from '../tree/index.js'
-import { elementwiseTree, frozen } from './internal.js'
-import { emptyStateCodec, tupleCodec } from './state.js'
-import type { EmptyState, GradientTransformation, Params, UpdateExtras } from './types.js'
-
-const emptyState: EmptyState = frozen({})
+import { elementwiseTree, frozen, paramsNeededBy, statelessTransformation, transformation } from './internal.js'
+import { tupleCodec } from './state.js'
+import type { EmptyState, GradientTransformation, Params, TransformIdentity, UpdateExtras } from './types.js'
 
 /**
  * The transformation that passes updates through unchanged: u ↦ u. Its state is `{}`.
@@ -21,12 +19,7 @@ const emptyState: EmptyState = frozen({})
  * const [u] = identity().update(grads, {})   // u === grads
  * ```
  */
-export const identity = (): GradientTransformation<EmptyState> =>
-  frozen({
-    init: () => emptyState,
-    update: (updates: Params, state: EmptyState) => [updates, state] as const,
-    stateCodec: emptyStateCodec,
-  })
+export const identity = (): GradientTransformation<EmptyState> => statelessTransformation('identity', (updates) => updates)
 
 /**
  * The transformation that zeroes every update: u ↦ 0 (also NaN and ±∞ entries), keeping shapes and
@@ -37,13 +30,7 @@ export const identity = (): GradientTransformation<EmptyState> =>
  * const [zeros] = setToZero().update({ w: fromArray([0.5, -1]) }, {}) // { w: [0, 0] }
  * ```
  */
-export const setToZero = (): GradientTransformation<EmptyState> =>
-  frozen({
-    init: () => emptyState,
-    update: (updates: Params, state: EmptyState) =>
-      [zerosLikeTree(updates), state] as const,
-    stateCodec: emptyStateCodec,
-  })
+export const setToZero = (): GradientTransformation<EmptyState> => statelessTransformation('setToZero', zerosLikeTree)
 
 /**
  * A transformation without state from a pure function of the updates (and the params).
@@ -53,12 +40,7 @@ export const setToZero = (): GradientTransformation<EmptyState> =>
  * const negate = stateless((u) => tree.map((x: Tensor) => scaleTensor(x, -1))(u))
  * ```
  */
-export const stateless = (f: (updates: Params, params?: Params) => Params): GradientTransformation<EmptyState> =>
-  frozen({
-    init: () => emptyState,
-    update: (updates: Params, state: EmptyState, params?: Params) => [f(updates, params), state] as const,
-    stateCodec: emptyStateCodec,
-  })
+export const stateless = (f: (updates: Params, params?: Params) => Params): GradientTransformation<EmptyState> => statelessTransformation('stateless', f)
 
 /**
  * A transformation with any state: the element type of heterogeneous lists of transformations.
@@ -72,6 +54,21 @@ export type StateOf<T> = T extends GradientTransformation<infer S> ? S : never
 
 /** The tuple of states of a chain, inferred from its transformations. */
 export type ChainState<Ts extends readonly AnyTransformation[]> = { readonly [K in keyof Ts]: StateOf<Ts[K]> }
+
+/**
+ * A chain's identity when one of its transformations has one: `chain(adam, ?)` for
+ * `chain(adam(...), reduceOnPlateau())`, with each member's hyperparameters by position, so a saved
+ * state of `chain(adam, …)` is refused by `chain(nadam, …)`.
+ */
+const chainIdentity = (transforms: readonly AnyTransformation[]): { identity?: TransformIdentity } =>
+  transforms.some((t) => t.identity)
+    ? {
+        identity: frozen({
+          name: `chain(${transforms.map((t) => t.identity?.name ?? '?').join(', ')})`,
+          hyperparameters: frozen(Object.fromEntries(transforms.map((t, i) => [String(i), t.identity?.hyperparameters ?? null]))),
+        }),
+      }
+    : {}
 
 /**
  * Composes transformations left to right: the updates flow through each in turn, and the state is
@@ -88,7 +85,7 @@ export type ChainState<Ts extends readonly AnyTransformation[]> = { readonly [K 
  * ```
  */
 export const chain = <Ts extends readonly AnyTransformation[]>(...transforms: Ts): GradientTransformation<ChainState<Ts>> =>
-  frozen({
+  transformation<ChainState<Ts>>('chain', {
     init: (params: Params) => frozen(transforms.map((t) => t.init(params))) as unknown as ChainState<Ts>,
     update: (updates: Params, state: ChainState<Ts>, params?: Params, extra?: UpdateExtras) => {
       if (!Array.isArray(state) || state.length !== transforms.length) {
@@ -103,7 +100,9 @@ export const chain = <Ts extends readonly AnyTransformation[]>(...transforms: Ts
       return [u, frozen(next) as unknown as ChainState<Ts>] as const
     },
     ...(transforms.every((t) => t.stateCodec) ? { stateCodec: tupleCodec(transforms.map((t) => t.stateCodec!)) } : {}),
-  })
+    ...chainIdentity(transforms),
+  // refused before the first member computes anything
+  }, { needsParams: transforms.map(paramsNeededBy).find((n) => n !== undefined) })
 
 const applyOp = defineElementwise({ name: 'applyUpdates', inputs: ['p', 'u'], outputs: ['p + u'] })
 

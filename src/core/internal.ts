@@ -3,12 +3,13 @@
  * liveness check runs over all leaves before any device work starts, so a bad input throws before
  * anything is half-applied.
  */
+import * as t from 'io-ts'
 import { elementwise, scope } from '../tensor/ops.js'
-import { type ElementwiseOp, Tensor, checkOperands } from '../tensor/tensor.js'
-import { BackendError, MissingParamsError, StructureError } from '../errors.js'
+import { type ElementwiseOp, Tensor, adoptIntoParentScope, checkOperands, popScope, pushScope } from '../tensor/tensor.js'
+import { BackendError, MissingParamsError, StructureError, describeValue } from '../errors.js'
 import * as tree from '../tree/index.js'
-import { countCodec } from './state.js'
-import type { Params } from './types.js'
+import { countCodec, emptyStateCodec } from './state.js'
+import type { EmptyState, GradientTransformation, Params, UpdateExtras } from './types.js'
 
 /** Names a tree in error messages, e.g. `['updates', updates]`. */
 export type Named = readonly [name: string, value: Params]
@@ -72,3 +73,89 @@ export const checkCount = (transform: string, count: unknown, field = 'count'): 
 
 /** `Object.freeze` typed for state records. */
 export const frozen = <S extends object>(s: S): Readonly<S> => Object.freeze(s)
+
+/**
+ * Runs `fn`; if it throws, releases every tensor created inside it (and rethrows the error
+ * unchanged), else keeps them all: they join the enclosing scope, so ownership on success is as
+ * if `fn` had run without it. Unlike `scope`, nothing is released on success.
+ */
+export const releasingOnError = <R>(fn: () => R): R => {
+  const created = pushScope()
+  let result: R
+  try {
+    result = fn()
+  } catch (e) {
+    popScope(created)
+    for (const x of created) if (x.backend.isLive(x)) x.backend.release(x)
+    throw e
+  }
+  popScope(created)
+  adoptIntoParentScope([...created].filter((x) => x.backend.isLive(x)))
+  return result
+}
+
+const kindOf = (v: unknown): string =>
+  v === null || typeof v !== 'object' ? describeValue(v) : `a ${(Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'object'}`
+
+/** Throws unless `updates` is a tensor or a tree (arrays, plain objects) whose leaves are all tensors. */
+export const checkUpdates = (transform: string, updates: unknown): void => {
+  if (!(updates instanceof Tensor) && !tree.isNode(updates)) {
+    throw new StructureError('updates', `${transform}: updates must be a tree of tensors, got ${kindOf(updates)}`)
+  }
+  const leaves = tree.leaves(updates)
+  const i = leaves.findIndex((x) => !(x instanceof Tensor))
+  if (i >= 0) throw new BackendError(tree.paths(updates)[i]!, `updates leaf is not a Tensor: ${String(leaves[i])}`)
+}
+
+/** The fields a state codec requires (those of a `t.strict` / `t.type` record), with their codecs. */
+const requiredFields = (codec: t.Mixed | undefined): readonly (readonly [string, t.Mixed])[] => {
+  const inner: unknown = codec instanceof t.ExactType ? codec.type : codec
+  if (!(inner instanceof t.InterfaceType)) return []
+  return Object.entries(inner.props as Record<string, t.Mixed>).filter(([, c]) => !c.is(undefined))
+}
+
+// the transformations that need the params, by their update function (which `withIdentity` and
+// other copies keep), with the name a MissingParamsError reports
+const paramsNeeded = new WeakMap<object, string>()
+
+/** The name of the transformation (or chain member) whose update needs the params, if any. */
+export const paramsNeededBy = (transform: { readonly update: object }): string | undefined => paramsNeeded.get(transform.update)
+
+/**
+ * A transformation from its `init` and `update`, with the checks and the exception safety every
+ * transformation shares. Before the body runs, `update` refuses (with a typed error naming what was
+ * wrong) updates that are not a tree of tensors, a state that is not an object or lacks a field its
+ * codec requires, and missing params when `needsParams` is set (`true`, or the name of the chain
+ * member that needs them). `init` and `update` run in `releasingOnError`: when they throw, every
+ * tensor they allocated is released.
+ */
+export const transformation = <S>(
+  name: string,
+  body: GradientTransformation<S>,
+  options: { readonly needsParams?: boolean | string | undefined } = {},
+): GradientTransformation<S> => {
+  const fields = requiredFields(body.stateCodec)
+  const needs = options.needsParams === true ? name : options.needsParams || undefined
+  const expected = body.stateCodec?.name ?? 'object'
+  const update = (updates: Params, state: S, params?: Params, extra?: UpdateExtras): readonly [Params, S] => {
+    checkUpdates(name, updates)
+    if (typeof state !== 'object' || state === null) throw new StructureError('state', `${name}: state must be the ${expected} that init returned, got ${kindOf(state)}`)
+    for (const [field] of fields) {
+      if ((state as Record<string, unknown>)[field] === undefined) throw new StructureError(`state.${field}`, `${name}: state.${field} is missing (the state init returns is ${expected})`)
+    }
+    if (needs !== undefined && params === undefined) throw new MissingParamsError(needs)
+    return releasingOnError(() => body.update(updates, state, params, extra))
+  }
+  if (needs !== undefined) paramsNeeded.set(update, needs)
+  return frozen({ ...body, init: (params: Params) => releasingOnError(() => body.init(params)), update })
+}
+
+const emptyState: EmptyState = frozen({})
+
+/** A stateless transformation named `name` (see `transformation`); `f` gets the params too. */
+export const statelessTransformation = (
+  name: string,
+  f: (updates: Params, params?: Params) => Params,
+  options: { readonly needsParams?: boolean } = {},
+): GradientTransformation<EmptyState> =>
+  transformation(name, { init: () => emptyState, update: (updates: Params, state: EmptyState, params?: Params) => [f(updates, params), state] as const, stateCodec: emptyStateCodec }, options)

@@ -18,6 +18,21 @@ export interface GradientTransformation<S> {
    * `saveState` / `loadState`. Every fluxion transformation has one; a user-written one may omit it.
    */
   readonly stateCodec?: t.Mixed
+  /**
+   * Which transformation this is, recorded in saved state so that `loadState` refuses a state
+   * written by another one (`adam`'s into `nadam`) and reports changed hyperparameters. The
+   * optimizers fill it; a user-written transformation may omit it (`withIdentity` adds one).
+   */
+  readonly identity?: TransformIdentity
+}
+
+/** A value of a recorded hyperparameter: JSON data (functions are recorded as `'<function name>'`). */
+export type HyperparameterJson = number | string | boolean | null | readonly HyperparameterJson[] | { readonly [key: string]: HyperparameterJson }
+
+/** The name and resolved hyperparameters of a transformation, as saved with its state. */
+export interface TransformIdentity {
+  readonly name: string
+  readonly hyperparameters: { readonly [key: string]: HyperparameterJson }
 }
 
 /**

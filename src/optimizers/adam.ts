@@ -11,7 +11,7 @@ import { nonNegativeOrSchedule, radamThreshold, ranges, validate } from '../core
 import { addDecayedWeights } from '../transforms/decay.js'
 import { rawAdam, rawAdamax, rawAmsgrad, rawRadam } from '../transforms/raw.js'
 import { scaleByLearningRate } from '../transforms/scaling.js'
-import { type Convention, type Optimizer, conventionCodec, conventionOf, optimizer } from './common.js'
+import { type Convention, type Optimizer, conventionCodec, conventionOf, namedOptimizer } from './common.js'
 
 /** Options of `adam`. */
 export interface AdamOptions {
@@ -57,7 +57,7 @@ const adamDefaults = (c: Convention) => ({ b1: 0.9, b2: 0.999, eps: c === 'keras
 export const adam = (options: AdamOptions): Optimizer => {
   const c = conventionOf('adam', ['optax', 'pytorch', 'keras', 'tfjs'], options)
   const o = validate('adam', adamCodecs('adam', ['optax', 'pytorch', 'keras', 'tfjs']), options, adamDefaults(c))
-  return optimizer(rawAdam(o.b1, o.b2, o.eps, o.epsRoot, false, c === 'keras'), scaleByLearningRate(o.learningRate))
+  return namedOptimizer('adam', o, rawAdam(o.b1, o.b2, o.eps, o.epsRoot, false, c === 'keras'), scaleByLearningRate(o.learningRate))
 }
 
 /** Options of `adamw`. */
@@ -90,7 +90,9 @@ export const adamw = (options: AdamwOptions): Optimizer => {
     options,
     { ...adamDefaults(c), weightDecay: c === 'pytorch' ? 1e-2 : c === 'keras' ? 4e-3 : 1e-4 },
   )
-  return optimizer(
+  return namedOptimizer(
+    'adamw',
+    o,
     rawAdam(o.b1, o.b2, o.eps, o.epsRoot, false, c === 'keras'),
     addDecayedWeights({ weightDecay: o.weightDecay, mask: o.mask }),
     scaleByLearningRate(o.learningRate),
@@ -113,7 +115,7 @@ export const adamw = (options: AdamwOptions): Optimizer => {
 export const nadam = (options: AdamOptions): Optimizer => {
   conventionOf('nadam', ['optax'], options)
   const o = validate('nadam', adamCodecs('nadam', ['optax']), options, adamDefaults('optax'))
-  return optimizer(rawAdam(o.b1, o.b2, o.eps, o.epsRoot, true), scaleByLearningRate(o.learningRate))
+  return namedOptimizer('nadam', o, rawAdam(o.b1, o.b2, o.eps, o.epsRoot, true), scaleByLearningRate(o.learningRate))
 }
 
 /**
@@ -133,7 +135,7 @@ export const amsgrad = (options: AdamOptions): Optimizer => {
   const conventions: Convention[] = ['optax', 'pytorch', 'keras']
   const c = conventionOf('amsgrad', conventions, options)
   const o = validate('amsgrad', adamCodecs('amsgrad', conventions), options, adamDefaults(c))
-  return optimizer(rawAmsgrad(o.b1, o.b2, o.eps, o.epsRoot, c !== 'optax', c === 'keras'), scaleByLearningRate(o.learningRate))
+  return namedOptimizer('amsgrad', o, rawAmsgrad(o.b1, o.b2, o.eps, o.epsRoot, c !== 'optax', c === 'keras'), scaleByLearningRate(o.learningRate))
 }
 
 /**
@@ -154,7 +156,7 @@ export const adamax = (options: Omit<AdamOptions, 'epsRoot'>): Optimizer => {
   const { epsRoot: _r, ...codecs } = adamCodecs('adamax', all)
   const { epsRoot: _d, ...defaults } = adamDefaults(c)
   const o = validate('adamax', codecs, options, defaults)
-  return optimizer(rawAdamax(o.b1, o.b2, o.eps, c === 'optax' || c === 'pytorch'), scaleByLearningRate(o.learningRate))
+  return namedOptimizer('adamax', o, rawAdamax(o.b1, o.b2, o.eps, c === 'optax' || c === 'pytorch'), scaleByLearningRate(o.learningRate))
 }
 
 /** Options of `radam`. */
@@ -183,5 +185,5 @@ export interface RadamOptions extends AdamOptions {
 export const radam = (options: RadamOptions): Optimizer => {
   conventionOf('radam', ['optax'], options)
   const o = validate('radam', { ...adamCodecs('radam', ['optax']), threshold: radamThreshold }, options, { ...adamDefaults('optax'), threshold: 5 })
-  return optimizer(rawRadam(o.b1, o.b2, o.eps, o.epsRoot, o.threshold), scaleByLearningRate(o.learningRate))
+  return namedOptimizer('radam', o, rawRadam(o.b1, o.b2, o.eps, o.epsRoot, o.threshold), scaleByLearningRate(o.learningRate))
 }

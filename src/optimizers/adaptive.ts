@@ -11,7 +11,7 @@ import type { ScalarOrSchedule } from '../core/types.js'
 import { nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
 import { rawAdadelta, rawRms, rawRss, rawStddev } from '../transforms/raw.js'
 import { scaleByLearningRate } from '../transforms/scaling.js'
-import { type Convention, type Optimizer, conventionCodec, conventionOf, momentumOrIdentity, optimizer, unavailable } from './common.js'
+import { type Convention, type Optimizer, conventionCodec, conventionOf, momentumOrIdentity, namedOptimizer, unavailable } from './common.js'
 
 const all: readonly Convention[] = ['optax', 'pytorch', 'keras', 'tfjs']
 
@@ -51,7 +51,7 @@ export const adagrad = (options: AdagradOptions): Optimizer => {
     { initialAccumulatorValue: convention === 'pytorch' ? 0 : 0.1, eps: convention === 'pytorch' ? 1e-10 : 1e-7, convention },
   )
   const inside = convention === 'optax' || convention === 'tfjs'
-  return optimizer(rawRss(o.initialAccumulatorValue, inside ? o.eps : 0, inside ? 0 : o.eps), scaleByLearningRate(o.learningRate))
+  return namedOptimizer('adagrad', o, rawRss(o.initialAccumulatorValue, inside ? o.eps : 0, inside ? 0 : o.eps), scaleByLearningRate(o.learningRate))
 }
 
 /** Options of `rmsprop`. */
@@ -128,8 +128,8 @@ export const rmsprop = (options: RmspropOptions): Optimizer => {
   const scaling = o.centered ? rawStddev(o.decay, epsIn, epsOut, o.initialScale, false) : rawRms(o.decay, epsIn, epsOut, o.initialScale, false)
   const moment = momentumOrIdentity(o.momentum, o.nesterov)
   return convention === 'pytorch'
-    ? optimizer(scaling, moment, scaleByLearningRate(o.learningRate))
-    : optimizer(scaling, scaleByLearningRate(o.learningRate), moment)
+    ? namedOptimizer('rmsprop', o, scaling, moment, scaleByLearningRate(o.learningRate))
+    : namedOptimizer('rmsprop', o, scaling, scaleByLearningRate(o.learningRate), moment)
 }
 
 /** Options of `adadelta`. */
@@ -167,5 +167,5 @@ export const adadelta = (options: AdadeltaOptions): Optimizer => {
     options,
     { rho: keras ? 0.95 : 0.9, eps: keras ? 1e-7 : 1e-6, convention },
   )
-  return optimizer(rawAdadelta(o.rho, o.eps, convention === 'tfjs'), scaleByLearningRate(o.learningRate))
+  return namedOptimizer('adadelta', o, rawAdadelta(o.rho, o.eps, convention === 'tfjs'), scaleByLearningRate(o.learningRate))
 }

@@ -2,6 +2,7 @@
  * @internal What the optimizer aliases share: the `convention` option and the chain they return.
  */
 import { type AnyTransformation, chain, identity } from '../core/base.js'
+import { withIdentity } from '../core/state.js'
 import type { GradientTransformation } from '../core/types.js'
 import { refinement, validate } from '../core/validate.js'
 import { HyperparameterError } from '../errors.js'
@@ -28,6 +29,13 @@ export const conventionOf = (optimizer: string, conventions: readonly Convention
 
 /** A chain typed as an Optimizer. */
 export const optimizer = (...transforms: AnyTransformation[]): Optimizer => chain(...transforms) as unknown as Optimizer
+
+/**
+ * A chain typed as an Optimizer that carries its identity: the optimizer's name and its resolved
+ * options (defaults and convention included), which `saveState` records so that `loadState`
+ * refuses another optimizer's state and reports changed hyperparameters.
+ */
+export const namedOptimizer = (name: string, options: object, ...transforms: AnyTransformation[]): Optimizer => withIdentity(optimizer(...transforms), name, options)
 
 /** Momentum when β > 0 or Nesterov is asked for, else the identity (no buffer). */
 export const momentumOrIdentity = (momentum: number, nesterov: boolean): AnyTransformation =>

@@ -12,7 +12,7 @@ import { scaleByLbfgs } from '../transforms/lbfgs.js'
 import { rawAdam, rawLion } from '../transforms/raw.js'
 import { scaleByLearningRate } from '../transforms/scaling.js'
 import { scaleByTrustRatio } from '../transforms/trust.js'
-import { type Optimizer, momentumOrIdentity, optimizer } from './common.js'
+import { type Optimizer, momentumOrIdentity, namedOptimizer } from './common.js'
 
 /** Options of `lion`. */
 export interface LionOptions {
@@ -47,7 +47,7 @@ export const lion = (options: LionOptions): Optimizer => {
     options,
     { b1: 0.9, b2: 0.99, weightDecay: 1e-3 },
   )
-  return optimizer(rawLion(o.b1, o.b2), addDecayedWeights({ weightDecay: o.weightDecay, mask: o.mask }), scaleByLearningRate(o.learningRate))
+  return namedOptimizer('lion', o, rawLion(o.b1, o.b2), addDecayedWeights({ weightDecay: o.weightDecay, mask: o.mask }), scaleByLearningRate(o.learningRate))
 }
 
 /** Options of `lamb`. */
@@ -83,7 +83,9 @@ export const lamb = (options: LambOptions): Optimizer => {
     options,
     { b1: 0.9, b2: 0.999, eps: 1e-6, epsRoot: 0, weightDecay: 0 },
   )
-  return optimizer(
+  return namedOptimizer(
+    'lamb',
+    o,
     rawAdam(o.b1, o.b2, o.eps, o.epsRoot, false),
     addDecayedWeights({ weightDecay: o.weightDecay, mask: o.mask }),
     scaleByTrustRatio(),
@@ -139,7 +141,9 @@ export const lars = (options: LarsOptions): Optimizer => {
     options,
     { weightDecay: 0, trustCoefficient: 0.001, eps: 0, momentum: 0.9, nesterov: false },
   )
-  return optimizer(
+  return namedOptimizer(
+    'lars',
+    o,
     addDecayedWeights({ weightDecay: o.weightDecay, mask: o.weightDecayMask }),
     scaleByTrustRatio({ trustCoefficient: o.trustCoefficient, eps: o.eps, mask: o.trustRatioMask }),
     scaleByLearningRate(o.learningRate),
@@ -178,5 +182,5 @@ export const lbfgs = (options: LbfgsOptions = {}): Optimizer => {
     options,
     { learningRate: 1, memorySize: 10, scaleInitPrecond: true },
   )
-  return optimizer(scaleByLbfgs({ memorySize: o.memorySize, scaleInitPrecond: o.scaleInitPrecond }), scaleByLearningRate(o.learningRate))
+  return namedOptimizer('lbfgs', o, scaleByLbfgs({ memorySize: o.memorySize, scaleInitPrecond: o.scaleInitPrecond }), scaleByLearningRate(o.learningRate))
 }

@@ -9,7 +9,7 @@ import type { ScalarOrSchedule } from '../core/types.js'
 import { nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
 import { addNoise } from '../transforms/misc.js'
 import { scaleByLearningRate } from '../transforms/scaling.js'
-import { type Convention, type Optimizer, conventionCodec, momentumOrIdentity, optimizer } from './common.js'
+import { type Convention, type Optimizer, conventionCodec, momentumOrIdentity, namedOptimizer } from './common.js'
 
 /** Options of `sgd`. */
 export interface SgdOptions {
@@ -45,14 +45,16 @@ export interface SgdOptions {
  * ```
  */
 export const sgd = (options: SgdOptions): Optimizer => {
-  const { learningRate, momentum, nesterov, convention } = validate(
+  const o = validate(
     'sgd',
     { learningRate: nonNegativeOrSchedule, momentum: ranges.unitInterval, nesterov: ranges.boolean, convention: conventionCodec('sgd', ['optax', 'pytorch', 'keras', 'tfjs']) },
     options,
     { momentum: 0, nesterov: false, convention: 'optax' },
   )
-  const moment = momentumOrIdentity(momentum, nesterov)
-  return convention === 'keras' ? optimizer(scaleByLearningRate(learningRate), moment) : optimizer(moment, scaleByLearningRate(learningRate))
+  const moment = momentumOrIdentity(o.momentum, o.nesterov)
+  return o.convention === 'keras'
+    ? namedOptimizer('sgd', o, scaleByLearningRate(o.learningRate), moment)
+    : namedOptimizer('sgd', o, moment, scaleByLearningRate(o.learningRate))
 }
 
 /** Options of `momentum`. */
@@ -85,7 +87,7 @@ export const momentum = (options: MomentumOptions): Optimizer => {
     options,
     { momentum: 0.9, nesterov: false },
   )
-  return optimizer(scaleByLearningRate(o.learningRate), momentumOrIdentity(o.momentum, o.nesterov))
+  return namedOptimizer('momentum', o, scaleByLearningRate(o.learningRate), momentumOrIdentity(o.momentum, o.nesterov))
 }
 
 /** Options of `noisySgd`. */
@@ -114,11 +116,12 @@ export interface NoisySgdOptions {
  * ```
  */
 export const noisySgd = (options: NoisySgdOptions): Optimizer => {
-  const { learningRate, ...noise } = validate(
+  const o = validate(
     'noisySgd',
     { learningRate: nonNegativeOrSchedule, eta: ranges.nonNegative, gamma: ranges.nonNegative, seed: ranges.seed },
     options,
     { eta: 0.01, gamma: 0.55, seed: 0 },
   )
-  return optimizer(addNoise(noise), scaleByLearningRate(learningRate))
+  const { learningRate, ...noise } = o
+  return namedOptimizer('noisySgd', o, addNoise(noise), scaleByLearningRate(learningRate))
 }

@@ -4,9 +4,9 @@
  * outputs are the new buffers followed by the update. Host-side scalars (1 − β, bias corrections)
  * are computed in float64 from the step count t = count + 1.
  */
-import { checkCount, elementwiseTree, frozen, mapLeaves } from '../core/internal.js'
+import { checkCount, elementwiseTree, frozen, mapLeaves, transformation } from '../core/internal.js'
 import type { GradientTransformation, Params } from '../core/types.js'
-import { countCodec, paramsCodec } from '../core/state.js'
+import { countCodec, nonNegativeParamsCodec, paramsCodec } from '../core/state.js'
 import * as t from 'io-ts'
 import type { ElementwiseOp, Tensor } from '../tensor/tensor.js'
 
@@ -45,12 +45,14 @@ export const accumulator = <K extends string>(spec: {
   readonly buffers: readonly K[]
   /** Initial value of each buffer (default 0). */
   readonly initial?: Partial<Record<K, number>>
+  /** Buffers that can hold no negative element (second moments); a saved state with one is refused. */
+  readonly nonNegative?: readonly K[]
   /** Inputs: 'g', then the buffers; outputs: the new buffers, then u. */
   readonly op: ElementwiseOp
   /** The op's scalars at step t (1-based). */
   readonly scalars: (t: number) => readonly number[]
 }): GradientTransformation<AccumulatorState<K>> =>
-  frozen({
+  transformation(spec.name, {
     init: (params: Params) => {
       const state: Record<string, unknown> = { count: 0 }
       for (const b of spec.buffers) {
@@ -68,7 +70,7 @@ export const accumulator = <K extends string>(spec: {
       return [outs[spec.buffers.length]!, frozen(next) as AccumulatorState<K>] as const
     },
     stateCodec: t.strict(
-      { count: countCodec, ...Object.fromEntries(spec.buffers.map((b) => [b, paramsCodec])) },
+      { count: countCodec, ...Object.fromEntries(spec.buffers.map((b) => [b, spec.nonNegative?.includes(b) ? nonNegativeParamsCodec : paramsCodec])) },
       `{ count, ${spec.buffers.join(', ')} }`,
     ),
   })

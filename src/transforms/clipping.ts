@@ -5,8 +5,7 @@
  * value changes the direction, clipping by norm preserves it); Pascanu et al. 2013; Brock et al. 2021
  * (adaptive gradient clipping); Optax `transforms/_clipping`.
  */
-import { stateless } from '../core/base.js'
-import { leafRows, mapLeaves, requireParams } from '../core/internal.js'
+import { leafRows, mapLeaves, requireParams, statelessTransformation } from '../core/internal.js'
 import type { EmptyState, GradientTransformation, Params } from '../core/types.js'
 import { isPlainObject, ranges, validate } from '../core/validate.js'
 import { HyperparameterError, ShapeError } from '../errors.js'
@@ -56,7 +55,7 @@ const clipBounds = (bounds: unknown): { readonly min: number; readonly max: numb
 export const clip = (bounds: number | ClipOptions): GradientTransformation<EmptyState> => {
   const { min, max } = clipBounds(bounds)
   if (min > max) throw new HyperparameterError('clip', 'max', max, `a number ≥ min (${min})`)
-  return stateless((updates) => mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(clipValueOp, [g!], [min, max], path))[0]!)
+  return statelessTransformation('clip', (updates) => mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(clipValueOp, [g!], [min, max], path))[0]!)
 }
 
 const sqrtOp = defineElementwise({ name: 'sqrt', inputs: ['x'], outputs: ['Math.sqrt(x)'] })
@@ -95,7 +94,7 @@ const clipNormOp = defineElementwise({
  */
 export const clipByNorm = (maxNorm: number): GradientTransformation<EmptyState> => {
   const { maxNorm: v } = validate('clipByNorm', { maxNorm: ranges.nonNegative }, { maxNorm })
-  return stateless((updates) =>
+  return statelessTransformation('clipByNorm', (updates) =>
     mapLeaves([['updates', updates]], 1, ([g], path) => (g!.size === 0 ? [emptyLeaf(g!)] : scope(() => elementwise(clipNormOp, [g!, l2Norm(g!, path)], [v], path))))[0]!,
   )
 }
@@ -113,7 +112,7 @@ export const clipByNorm = (maxNorm: number): GradientTransformation<EmptyState> 
  */
 export const clipByGlobalNorm = (maxNorm: number): GradientTransformation<EmptyState> => {
   const { maxNorm: v } = validate('clipByGlobalNorm', { maxNorm: ranges.nonNegative }, { maxNorm })
-  return stateless((updates) => {
+  return statelessTransformation('clipByGlobalNorm', (updates) => {
     const { rows } = leafRows([['updates', updates]])
     if (rows.length === 0) return updates
     return scope(() => {
@@ -143,7 +142,7 @@ const blockRmsOp = defineElementwise({
  */
 export const clipByBlockRms = (threshold: number): GradientTransformation<EmptyState> => {
   const { threshold: tau } = validate('clipByBlockRms', { threshold: ranges.positive }, { threshold })
-  return stateless((updates) =>
+  return statelessTransformation('clipByBlockRms', (updates) =>
     mapLeaves([['updates', updates]], 1, ([g], path) =>
       g!.size === 0 ? [emptyLeaf(g!)] : scope(() => elementwise(blockRmsOp, [g!, sumOfSquares(g!)], [1 / g!.size, tau], path)),
     )[0]!,
@@ -203,13 +202,13 @@ export const adaptiveGradClip = (options: AdaptiveGradClipOptions = {}): Gradien
     options,
     { clipping: 0.01, eps: 1e-3 },
   )
-  return stateless((updates, params) => {
+  return statelessTransformation('adaptiveGradClip', (updates, params) => {
     const named = [['updates', updates], ['params', requireParams('adaptiveGradClip', params)]] as const
     const { rows, paths } = leafRows(named)
     rows.forEach((row, j) => unitShape(row[0]!.shape, paths[j]!))
     return mapLeaves(named, 1, ([g, p], path) =>
       g!.size === 0 ? [emptyLeaf(g!)] : scope(() => elementwise(agcOp, [g!, unitNorm(g!, path), unitNorm(p!, path)], [clipping, eps], path)),
     )[0]!
-  })
+  }, { needsParams: true })
 }
 

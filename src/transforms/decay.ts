@@ -7,7 +7,7 @@
  * 004_fdd4da4bfe9ce189.txt (elastic net R(w) = β‖w‖² + ‖w‖₁); Loshchilov & Hutter 2019 (decoupled
  * weight decay); Optax `add_decayed_weights`.
  */
-import { checkCount, frozen, mapLeaves, requireParams } from '../core/internal.js'
+import { checkCount, frozen, mapLeaves, requireParams, transformation } from '../core/internal.js'
 import { type Mask, maskCodec, maskLeaves } from '../core/mask.js'
 import type { GradientTransformation, Params, ScalarOrSchedule } from '../core/types.js'
 import { evaluate, nonNegativeOrSchedule, validate } from '../core/validate.js'
@@ -38,7 +38,7 @@ const penalty = (
   [l2Field, l2]: readonly [string, ScalarOrSchedule],
   mask: Mask | undefined,
 ): GradientTransformation<DecayState> =>
-  frozen({
+  transformation(transform, {
     init: () => frozen({ count: 0 }),
     update: (updates: Params, state: DecayState, params?: Params) => {
       const count = checkCount(transform, state.count)
@@ -52,7 +52,7 @@ const penalty = (
       return [u!, frozen({ count: count + 1 })] as const
     },
     stateCodec: countStateCodec,
-  })
+  }, { needsParams: true })
 
 /** Options of `addDecayedWeights`. */
 export interface AddDecayedWeightsOptions {

@@ -6,7 +6,7 @@
  * References: seed 001_6e8604431cc2cba1.txt and seed 003_3f666a11de5b95b1.txt (second-order
  * methods, Newton-Raphson); Nocedal & Wright 2006, Algorithm 7.4; Optax `scale_by_lbfgs`.
  */
-import { checkCount, frozen, leafRows, mapLeaves, requireParams } from '../core/internal.js'
+import { checkCount, frozen, leafRows, mapLeaves, requireParams, transformation } from '../core/internal.js'
 import type { GradientTransformation, Params } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
 import { countCodec, paramsCodec, tensorCodec } from '../core/state.js'
@@ -97,7 +97,7 @@ export const scaleByLbfgs = (options: ScaleByLbfgsOptions = {}): GradientTransfo
     options,
     { memorySize: 10, scaleInitPrecond: true },
   )
-  return frozen({
+  return transformation('scaleByLbfgs', {
     init: (params: Params) =>
       frozen({ count: 0, params: copyTree(params), updates: mapLeaves([['params', params]], 1, ([p]) => [p!.backend.fill(p!.shape, 0)])[0]!, s: [], y: [], rho: [] }),
     update: (updates: Params, state: ScaleByLbfgsState, params?: Params) => {
@@ -157,5 +157,5 @@ export const scaleByLbfgs = (options: ScaleByLbfgsOptions = {}): GradientTransfo
       { count: countCodec, params: paramsCodec, updates: paramsCodec, s: t.array(paramsCodec), y: t.array(paramsCodec), rho: t.array(tensorCodec) },
       '{ count, params, updates, s, y, rho }',
     ),
-  })
+  }, { needsParams: true })
 }

@@ -6,8 +6,7 @@
  * Gradient Noise Improves Learning for Very Deep Networks"); Yong et al. 2020 (gradient
  * centralization); Optax `add_noise`, `centralize`, `keep_params_nonnegative`, `zero_nans`.
  */
-import { stateless } from '../core/base.js'
-import { checkCount, frozen, mapLeaves, requireParams } from '../core/internal.js'
+import { checkCount, frozen, mapLeaves, requireParams, statelessTransformation, transformation } from '../core/internal.js'
 import type { EmptyState, GradientTransformation, Params } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
 import { countCodec, keyCodec, paramsCodec } from '../core/state.js'
@@ -57,7 +56,7 @@ export const addNoise = (options: AddNoiseOptions = {}): GradientTransformation<
     options,
     { eta: 0.01, gamma: 0.55, seed: 0 },
   )
-  return frozen({
+  return transformation('addNoise', {
     init: () => frozen({ count: 0, key: makeKey(seed) }),
     update: (updates: Params, state: AddNoiseState) => {
       const count = checkCount('addNoise', state.count)
@@ -91,7 +90,8 @@ const subtractMeanOp = defineElementwise({ name: 'centralize', inputs: ['g', 's'
  * ```
  */
 export const centralize = (): GradientTransformation<EmptyState> =>
-  stateless(
+  statelessTransformation(
+    'centralize',
     (updates) =>
       mapLeaves([['updates', updates]], 1, ([g], path) => {
         if (g!.shape.length <= 1) return [g!]
@@ -114,11 +114,13 @@ const nonnegativeOp = defineElementwise({ name: 'keepParamsNonnegative', inputs:
  * ```
  */
 export const keepParamsNonnegative = (): GradientTransformation<EmptyState> =>
-  stateless(
+  statelessTransformation(
+    'keepParamsNonnegative',
     (updates, params) =>
       mapLeaves([['updates', updates], ['params', requireParams('keepParamsNonnegative', params)]], 1, ([u, p], path) =>
         elementwise(nonnegativeOp, [u!, p!], [], path),
       )[0]!,
+    { needsParams: true },
   )
 
 /** State of `zeroNans`: per leaf, 1 if the last update had a NaN there, else 0 (shape []). */
@@ -143,7 +145,7 @@ const anyOp = defineElementwise({ name: 'anyPositive', inputs: ['s'], outputs: [
  * ```
  */
 export const zeroNans = (): GradientTransformation<ZeroNansState> =>
-  frozen({
+  transformation('zeroNans', {
     init: (params: Params) =>
       frozen({ foundNan: mapLeaves([['params', params]], 1, ([p]) => [p!.backend.fill([], 0)])[0]! }),
     update: (updates: Params) => {
@@ -170,4 +172,4 @@ const signOp = defineElementwise({ name: 'scaleBySign', inputs: ['g'], outputs: 
  * ```
  */
 export const scaleBySign = (): GradientTransformation<EmptyState> =>
-  stateless((updates) => mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(signOp, [g!], [], path))[0]!)
+  statelessTransformation('scaleBySign', (updates) => mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(signOp, [g!], [], path))[0]!)

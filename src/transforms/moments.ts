@@ -8,7 +8,7 @@
  * each function; Optax `transforms/_accumulation`, `_adding`, `_scaling`.
  */
 import { zerosLikeTree } from '../core/base.js'
-import { elementwiseTree, frozen } from '../core/internal.js'
+import { elementwiseTree, frozen, transformation } from '../core/internal.js'
 import type { GradientTransformation, Params } from '../core/types.js'
 import { radamThreshold, ranges, validate } from '../core/validate.js'
 import { defineElementwise } from '../tensor/tensor.js'
@@ -65,7 +65,7 @@ const nesterovOp = defineElementwise({
 export const trace = (options: TraceOptions = {}): GradientTransformation<TraceState> => {
   const { decay, nesterov } = validate('trace', { decay: ranges.unitInterval, nesterov: ranges.boolean }, options, { decay: 0.9, nesterov: false })
   const op = nesterov ? nesterovOp : traceOp
-  return frozen({
+  return transformation('trace', {
     init: (params: Params) => frozen({ trace: zerosLikeTree(params) }),
     update: (updates: Params, state: TraceState) => {
       const [m, u] = elementwiseTree(op, [['updates', updates], ['state.trace', state.trace]], [decay])

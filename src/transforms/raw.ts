@@ -38,6 +38,7 @@ export const rawAdam = (b1: number, b2: number, eps: number, epsRoot: number, ne
   accumulator({
     name: 'scaleByAdam',
     buffers: ['mu', 'nu'],
+    nonNegative: ['nu'],
     op: adamOp,
     scalars: (t) => {
       const bc2 = 1 - b2 ** t
@@ -63,6 +64,7 @@ export const rawAmsgrad = (b1: number, b2: number, eps: number, epsRoot: number,
   accumulator({
     name: 'scaleByAmsgrad',
     buffers: ['mu', 'nu', 'nuMax'],
+    nonNegative: ['nu', 'nuMax'],
     op: amsgradOp,
     scalars: (t) => {
       const bc2 = 1 - b2 ** t
@@ -87,6 +89,7 @@ export const rawAdamax = (b1: number, b2: number, eps: number, epsInMax: boolean
   accumulator({
     name: 'scaleByAdamax',
     buffers: ['mu', 'nu'],
+    nonNegative: ['nu'],
     op: adamaxOp,
     scalars: (t) => [b1, 1 - b1, b2, 1 - b1 ** t, epsInMax ? eps : 0, epsInMax ? 0 : eps],
   })
@@ -106,6 +109,7 @@ export const rawRms = (decay: number, epsIn: number, epsOut: number, initialScal
   accumulator({
     name: 'scaleByRms',
     buffers: ['nu'],
+    nonNegative: ['nu'],
     initial: { nu: initialScale },
     op: rmsOp,
     scalars: (t) => [decay, 1 - decay, biasCorrection ? 1 - decay ** t : 1, epsIn, epsOut],
@@ -131,6 +135,7 @@ export const rawStddev = (decay: number, epsIn: number, epsOut: number, initialS
   accumulator({
     name: 'scaleByStddev',
     buffers: ['mu', 'nu'],
+    nonNegative: ['nu'],
     initial: { nu: initialScale },
     op: stddevOp,
     scalars: (t) => [decay, 1 - decay, biasCorrection ? 1 - decay ** t : 1, epsIn, epsOut],
@@ -152,6 +157,7 @@ export const rawRss = (initialAccumulatorValue: number, epsIn: number, epsOut: n
   accumulator({
     name: 'scaleByRss',
     buffers: ['sumOfSquares'],
+    nonNegative: ['sumOfSquares'],
     initial: { sumOfSquares: initialAccumulatorValue },
     op: rssOp,
     scalars: () => [epsIn, epsOut],
@@ -172,7 +178,7 @@ const adadeltaOp = defineElementwise({
 
 /** AdaDelta; `useOldAccumulator` divides by E[g²] before this step's update (TensorFlow.js). */
 export const rawAdadelta = (rho: number, eps: number, useOldAccumulator: boolean) =>
-  accumulator({ name: 'scaleByAdadelta', buffers: ['eG', 'eX'], op: adadeltaOp, scalars: () => [rho, 1 - rho, eps, useOldAccumulator ? 1 : 0] })
+  accumulator({ name: 'scaleByAdadelta', buffers: ['eG', 'eX'], nonNegative: ['eG', 'eX'], op: adadeltaOp, scalars: () => [rho, 1 - rho, eps, useOldAccumulator ? 1 : 0] })
 
 const lionOp = defineElementwise({
   name: 'scaleByLion',
@@ -211,6 +217,7 @@ export const rawRadam = (b1: number, b2: number, eps: number, epsRoot: number, t
   accumulator({
     name: 'scaleByRadam',
     buffers: ['mu', 'nu'],
+    nonNegative: ['nu'],
     op: radamOp,
     scalars: (t) => {
       const { rectify, r } = radamRectification(b2, t, threshold)

@@ -4,13 +4,12 @@
  * Reference: the step θ ← θ − α_k g of SGD (seed 000_33f4fbf331723dec.txt, "Stochastic Gradient
  * Descent"); Optax `transforms/_scaling` and `alias._scale_by_learning_rate`.
  */
-import { checkCount, elementwiseTree, frozen } from '../core/internal.js'
+import { checkCount, elementwiseTree, frozen, statelessTransformation, transformation } from '../core/internal.js'
 import type { EmptyState, GradientTransformation, Params, ScalarOrSchedule, Schedule } from '../core/types.js'
 import { evaluate, nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
 import { defineElementwise } from '../tensor/tensor.js'
 import * as t from 'io-ts'
 import { countCodec } from '../core/state.js'
-import { stateless } from '../core/base.js'
 
 /** Codec of a `{ count }` state. */
 export const countStateCodec = t.strict({ count: countCodec }, '{ count }')
@@ -30,7 +29,7 @@ const scaleTree = (updates: Params, s: number): Params => elementwiseTree(scaleO
  */
 export const scale = (step: number): GradientTransformation<EmptyState> => {
   const { step: s } = validate('scale', { step: ranges.finite }, { step })
-  return stateless((updates) => scaleTree(updates, s))
+  return statelessTransformation('scale', (updates) => scaleTree(updates, s))
 }
 
 /** State of `scaleBySchedule` and `scaleByLearningRate`: the number of updates so far. */
@@ -49,7 +48,7 @@ export interface ScaleByScheduleState {
  */
 export const scaleBySchedule = (schedule: Schedule): GradientTransformation<ScaleByScheduleState> => {
   validate('scaleBySchedule', { schedule: t.Function }, { schedule })
-  return frozen({
+  return transformation('scaleBySchedule', {
     init: () => frozen({ count: 0 }),
     update: (updates: Params, state: ScaleByScheduleState) => {
       const count = checkCount('scaleBySchedule', state.count)
@@ -86,7 +85,7 @@ export const scaleByLearningRate = (
   validate('scaleByLearningRate', { learningRate: nonNegativeOrSchedule }, { learningRate })
   const { flipSign } = validate('scaleByLearningRate', { flipSign: ranges.boolean }, options, { flipSign: true })
   const sign = flipSign ? -1 : 1
-  return frozen({
+  return transformation('scaleByLearningRate', {
     init: () => frozen({ count: 0 }),
     update: (updates: Params, state: ScaleByScheduleState) => {
       const count = checkCount('scaleByLearningRate', state.count)

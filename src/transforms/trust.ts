@@ -4,8 +4,7 @@
  * References: You et al. 2017 (LARS, "Large Batch Training of Convolutional Networks"); You et al.
  * 2020 (LAMB, "Large Batch Optimization for Deep Learning"); Optax `scale_by_trust_ratio`.
  */
-import { stateless } from '../core/base.js'
-import { mapLeaves, requireParams } from '../core/internal.js'
+import { mapLeaves, requireParams, statelessTransformation } from '../core/internal.js'
 import { type Mask, maskCodec, maskLeaves } from '../core/mask.js'
 import type { EmptyState, GradientTransformation } from '../core/types.js'
 import { ranges, validate } from '../core/validate.js'
@@ -57,11 +56,11 @@ export const scaleByTrustRatio = (options: ScaleByTrustRatioOptions = {}): Gradi
     options,
     { minNorm: 0, trustCoefficient: 1, eps: 0 },
   )
-  return stateless((updates, params) => {
+  return statelessTransformation('scaleByTrustRatio', (updates, params) => {
     const p = requireParams('scaleByTrustRatio', params)
     const on = maskLeaves('scaleByTrustRatio', mask, updates, p)
     return mapLeaves([['updates', updates], ['params', p]], 1, ([g, w], path, j) =>
       !on[j] ? [g!] : g!.size === 0 ? [emptyLeaf(g!)] : scope(() => elementwise(trustOp, [g!, l2Norm(w!, path), l2Norm(g!, path)], [minNorm, trustCoefficient, eps], path)),
     )[0]!
-  })
+  }, { needsParams: true })
 }

@@ -11,9 +11,9 @@
  */
 import * as t from 'io-ts'
 import { type AnyTransformation, setToZero, zerosLikeTree } from '../core/base.js'
-import { checkCount, elementwiseTree, frozen, leafRows, mapLeaves, requireParams } from '../core/internal.js'
+import { checkCount, elementwiseTree, frozen, leafRows, mapLeaves, paramsNeededBy, requireParams, transformation } from '../core/internal.js'
 import { type Mask, maskLeaves } from '../core/mask.js'
-import { countCodec, floatCodec, paramsCodec } from '../core/state.js'
+import { countCodec, countCodecUpTo, floatCodec, floatCodecWhere, paramsCodec } from '../core/state.js'
 import type { GradientTransformation, Params, Schedule, UpdateExtras } from '../core/types.js'
 import { ownOptions, ranges, validate } from '../core/validate.js'
 import { HyperparameterError, StructureError, UnsupportedError } from '../errors.js'
@@ -81,7 +81,7 @@ export const injectHyperparams =
     })
     const build = (hp: Readonly<Record<string, number>>) => factory({ ...given, ...hp } as O)
     const initial = build(at(0, {}))
-    return frozen({
+    return transformation('injectHyperparams', {
       init: (params: Params) => {
         const hyperparams = frozen(at(0, {}))
         return frozen({ count: 0, hyperparams, inner: build(hyperparams).init(params) })
@@ -93,7 +93,7 @@ export const injectHyperparams =
         return [u, frozen({ count: count + 1, hyperparams, inner })] as const
       },
       stateCodec: t.strict({ count: countCodec, hyperparams: t.record(t.string, floatCodec), inner: codecOrUnknown(initial) }, '{ count, hyperparams, inner }'),
-    })
+    }, { needsParams: paramsNeededBy(initial) })
   }
 
 // ---- masked, freeze, multiTransform ------------------------------------------------------------
@@ -124,7 +124,7 @@ export interface MaskedState<S> {
  * ```
  */
 export const masked = <S>(inner: GradientTransformation<S>, mask: Mask): GradientTransformation<MaskedState<S>> =>
-  frozen({
+  transformation('masked', {
     init: (params: Params) => frozen({ inner: inner.init(select(params, maskLeaves('masked', mask, params, params, 'params'))) }),
     update: (updates: Params, state: MaskedState<S>, params?: Params, extra?: UpdateExtras) => {
       const on = maskLeaves('masked', mask, updates, params)
@@ -135,7 +135,7 @@ export const masked = <S>(inner: GradientTransformation<S>, mask: Mask): Gradien
       return [scatter(updates, on, us), frozen({ inner: s })] as const
     },
     stateCodec: t.strict({ inner: codecOrUnknown(inner) }, '{ inner }'),
-  })
+  }, { needsParams: paramsNeededBy(inner) })
 
 /**
  * Freezes the leaves where the mask is true: their updates become 0, the others pass through.
@@ -188,7 +188,7 @@ const labelLeaves = (labels: Labels, reference: Params, params: Params | undefin
 export const multiTransform = (transforms: Readonly<Record<string, AnyTransformation>>, labels: Labels): GradientTransformation<MultiTransformState> => {
   const names = Object.keys(transforms).sort()
   if (names.length === 0) throw new HyperparameterError('multiTransform', 'transforms', transforms, 'at least one labelled transformation')
-  return frozen({
+  return transformation('multiTransform', {
     init: (params: Params) => {
       const ls = labelLeaves(labels, params, params, names)
       return frozen({ inner: frozen(Object.fromEntries(names.map((n) => [n, transforms[n]!.init(select(params, ls.map((l) => l === n)))]))) })
@@ -206,7 +206,7 @@ export const multiTransform = (transforms: Readonly<Record<string, AnyTransforma
       return [out, frozen({ inner: frozen(inner) })] as const
     },
     stateCodec: t.strict({ inner: t.strict(Object.fromEntries(names.map((n) => [n, codecOrUnknown(transforms[n]!)]))) }, '{ inner }'),
-  })
+  }, { needsParams: names.map((n) => paramsNeededBy(transforms[n]!)).find((x) => x !== undefined) })
 }
 
 /** `multiTransform` under Optax's newer name. */
@@ -273,7 +273,7 @@ export const applyIfFinite = <S>(
   options: { readonly maxConsecutiveErrors?: number } = {},
 ): GradientTransformation<ApplyIfFiniteState<S>> => {
   const { maxConsecutiveErrors } = validate('applyIfFinite', { maxConsecutiveErrors: ranges.nonNegativeOrInfinity }, options, { maxConsecutiveErrors: Infinity })
-  return frozen({
+  return transformation('applyIfFinite', {
     init: (params: Params) => {
       // the counters live with the params; a tree without leaves (nothing can be non-finite) keeps them on the cpu
       const b = (tree.leaves(params).find((x) => x instanceof Tensor) as Tensor | undefined)?.backend ?? cpu
@@ -303,7 +303,7 @@ export const applyIfFinite = <S>(
       { notfiniteCount: paramsCodec, lastFinite: paramsCodec, totalNotfinite: paramsCodec, inner: codecOrUnknown(inner) },
       '{ notfiniteCount, lastFinite, totalNotfinite, inner }',
     ),
-  })
+  }, { needsParams: paramsNeededBy(inner) })
 }
 
 
@@ -334,7 +334,7 @@ const runningMeanOp = defineElementwise({ name: 'runningMean', inputs: ['acc', '
  */
 export const multiSteps = <S>(inner: GradientTransformation<S>, options: { readonly everyK: number }): GradientTransformation<MultiStepsState<S>> => {
   const { everyK } = validate('multiSteps', { everyK: ranges.positiveInteger }, options)
-  return frozen({
+  return transformation('multiSteps', {
     init: (params: Params) => frozen({ miniStep: 0, acc: zerosLikeTree(params), inner: inner.init(params) }),
     update: (updates: Params, state: MultiStepsState<S>, params?: Params, extra?: UpdateExtras) => {
       const mini = checkCount('multiSteps', state.miniStep, 'miniStep')
@@ -344,7 +344,7 @@ export const multiSteps = <S>(inner: GradientTransformation<S>, options: { reado
       return [u, frozen({ miniStep: 0, acc: zerosLikeTree(updates), inner: innerNext })] as const
     },
     stateCodec: t.strict({ miniStep: countCodec, acc: paramsCodec, inner: codecOrUnknown(inner) }, '{ miniStep, acc, inner }'),
-  })
+  }, { needsParams: paramsNeededBy(inner) })
 }
 
 /** State of `applyEvery`. */
@@ -367,7 +367,7 @@ const accumulateOp = defineElementwise({ name: 'applyEvery', inputs: ['g', 'acc'
  */
 export const applyEvery = (k = 1): GradientTransformation<ApplyEveryState> => {
   validate('applyEvery', { k: ranges.positiveInteger }, { k })
-  return frozen({
+  return transformation('applyEvery', {
     init: (params: Params) => frozen({ count: 0, gradAcc: zerosLikeTree(params) }),
     update: (updates: Params, state: ApplyEveryState) => {
       const count = checkCount('applyEvery', state.count)
@@ -420,7 +420,7 @@ export const lookahead = <S>(
     options,
     { syncPeriod: 6, slowStepSize: 0.5 },
   )
-  return frozen({
+  return transformation('lookahead', {
     init: (params: Params) => frozen({ count: 0, slow: mapLeaves([['params', params]], 1, ([x], path) => [clone(x!, path)])[0]!, inner: inner.init(params) }),
     update: (updates: Params, state: LookaheadState<S>, params?: Params, extra?: UpdateExtras) => {
       const count = checkCount('lookahead', state.count) + 1
@@ -433,7 +433,7 @@ export const lookahead = <S>(
       return [jump!, frozen({ count, slow: slow!, inner: innerNext })] as const
     },
     stateCodec: t.strict({ count: countCodec, slow: paramsCodec, inner: codecOrUnknown(inner) }, '{ count, slow, inner }'),
-  })
+  }, { needsParams: true })
 }
 
 /** State of `emaParams`. */
@@ -460,7 +460,7 @@ const emaParamsOp = defineElementwise({ name: 'emaParams', inputs: ['e', 'p', 'u
  */
 export const emaParams = (options: { readonly decay?: number } = {}): GradientTransformation<EmaParamsState> => {
   const { decay } = validate('emaParams', { decay: ranges.unitIntervalClosed }, options, { decay: 0.999 })
-  return frozen({
+  return transformation('emaParams', {
     init: (params: Params) => frozen({ count: 0, ema: mapLeaves([['params', params]], 1, ([x], path) => [clone(x!, path)])[0]! }),
     update: (updates: Params, state: EmaParamsState, params?: Params) => {
       const p = requireParams('emaParams', params)
@@ -468,7 +468,7 @@ export const emaParams = (options: { readonly decay?: number } = {}): GradientTr
       return [updates, frozen({ count: checkCount('emaParams', state.count) + 1, ema: ema! })] as const
     },
     stateCodec: t.strict({ count: countCodec, ema: paramsCodec }, '{ count, ema }'),
-  })
+  }, { needsParams: true })
 }
 
 // ---- reduceOnPlateau ------------------------------------------------------------------------------
@@ -555,7 +555,7 @@ export const reduceOnPlateau = (options: ReduceOnPlateauOptions = {}): GradientT
       cooldownCount: reduce ? o.cooldown : 0,
     }
   }
-  return frozen({
+  return transformation('reduceOnPlateau', {
     init: () => frozen({ scale: 1, bestValue: Infinity, plateauCount: 0, cooldownCount: 0, count: 0, sumValue: 0 }),
     update: (updates: Params, state: ReduceOnPlateauState, _params?: Params, extra?: UpdateExtras) => {
       let s = state
@@ -568,7 +568,16 @@ export const reduceOnPlateau = (options: ReduceOnPlateauOptions = {}): GradientT
       return [elementwiseTree(scaleByOp, [['updates', updates]], [s.scale])[0]!, frozen(s)] as const
     },
     stateCodec: t.strict(
-      { scale: floatCodec, bestValue: floatCodec, plateauCount: countCodec, cooldownCount: countCodec, count: countCodec, sumValue: floatCodec },
+      {
+        // the scale starts at 1 and only shrinks, by factor ∈ (0, 1), down to minScale ∈ [0, 1]
+        scale: floatCodecWhere('a number in [0, 1]', (x) => x >= 0 && x <= 1),
+        bestValue: floatCodecWhere('a finite number or Infinity', (x) => Number.isFinite(x) || x === Infinity),
+        plateauCount: countCodec,
+        cooldownCount: countCodec,
+        // a count past accumulationSize would never reach it again
+        count: countCodecUpTo(o.accumulationSize - 1),
+        sumValue: floatCodecWhere('a finite number', Number.isFinite),
+      },
       '{ scale, bestValue, plateauCount, cooldownCount, count, sumValue }',
     ),
   })

@@ -6,12 +6,21 @@
  * visited in sorted order, so `{ a, b }` and `{ b, a }` have the same structure and leaf order, as in
  * JAX's pytrees. Paths read like accessors: `layers[0].kernel`; the root is the empty path `''`.
  *
+ * Every own enumerable string key is data, whatever it spells: `'__proto__'`, `'constructor'`,
+ * digits, the empty string, non-ASCII. Records are built with `Object.fromEntries` (which defines
+ * own properties) rather than assigned, so `{ ['__proto__']: x }` stays a record with that key;
+ * keys that are not identifiers, and `__proto__`, are written in brackets: `a["__proto__"]`, `a["0"]`.
+ *
+ * Nesting is limited to `maxDepth` (1,000) levels: a deeper tree is refused with a
+ * `TreeDepthError` (a `StructureError`) naming the path where the limit was reached, before any
+ * leaf function is called, instead of overflowing the stack.
+ *
  * Functions are data-last and curried where that reads well in a pipe:
  * `tree.map(f)(params)`, `tree.zipWith(f)(a, b)`, `tree.reduce(f, init)(t)`.
  *
  * Reference: the pytree model of JAX/Optax, which the lectures' parameter vector θ generalises.
  */
-import { StructureError } from '../errors.js'
+import { StructureError, TreeDepthError } from '../errors.js'
 
 /** A tree whose leaves have type `L`. */
 export type Tree<L> = L | readonly Tree<L>[] | { readonly [key: string]: Tree<L> }
@@ -29,6 +38,13 @@ export type Structure =
   | { readonly kind: 'array'; readonly children: readonly Structure[] }
   | { readonly kind: 'record'; readonly keys: readonly string[]; readonly children: readonly Structure[] }
 
+/**
+ * The deepest nesting the tree functions accept: a leaf may sit under at most this many arrays and
+ * records. Deeper trees throw a `TreeDepthError` (real parameter trees are a few levels deep; the
+ * limit keeps every recursive walk far from the stack's end).
+ */
+export const maxDepth = 1000
+
 /** True for arrays and plain objects, the two kinds of node; false for leaves. */
 export const isNode = (value: unknown): value is readonly unknown[] | Record<string, unknown> => {
   if (Array.isArray(value)) return true
@@ -37,15 +53,59 @@ export const isNode = (value: unknown): value is readonly unknown[] | Record<str
   return proto === Object.prototype || proto === null
 }
 
-const childPath = (parent: string, key: string | number): string =>
-  typeof key === 'number' ? `${parent}[${key}]` : /^[A-Za-z_$][\w$]*$/.test(key)
-    ? parent === '' ? key : `${parent}.${key}`
-    : `${parent}[${JSON.stringify(key)}]`
+/**
+ * The path of a child: `a.b` for identifiers, `a[0]` for indices, `a["x y"]` and `a["__proto__"]`
+ * otherwise (a `__proto__` accessor would not name an own key).
+ *
+ * @example
+ * ```ts
+ * tree.childPath(tree.childPath('layers', 0), '__proto__') // 'layers[0]["__proto__"]'
+ * ```
+ */
+export const childPath = (parent: string, key: string | number): string =>
+  typeof key === 'number'
+    ? `${parent}[${key}]`
+    : /^[A-Za-z_$][\w$]*$/.test(key) && key !== '__proto__'
+      ? parent === '' ? key : `${parent}.${key}`
+      : `${parent}[${JSON.stringify(key)}]`
 
 const sortedKeys = (record: object): string[] => Object.keys(record).sort()
 
+/** A record with exactly these own keys (`Object.fromEntries` defines properties, so `__proto__` is data). */
+const recordOf = (entries: Iterable<readonly [string, unknown]>): Record<string, unknown> => Object.fromEntries(entries)
+
+const leafStructure: Structure = Object.freeze({ kind: 'leaf' })
+
+/** Throws the TreeDepthError for a non-empty node at `depth` whose children would pass the limit. */
+const checkDepth = (depth: number, path: string, childCount: number): void => {
+  if (depth >= maxDepth && childCount > 0) throw new TreeDepthError(path, maxDepth)
+}
+
+/** One depth-checked walk: the leaves, their paths and the structure, before any leaf is used. */
+const walk = <A>(t: unknown): { leaves: A[]; paths: string[]; structure: Structure } => {
+  const leaves: A[] = []
+  const paths: string[] = []
+  const go = (node: unknown, path: string, depth: number): Structure => {
+    if (Array.isArray(node)) {
+      checkDepth(depth, path, node.length)
+      return { kind: 'array', children: node.map((c, i) => go(c, childPath(path, i), depth + 1)) }
+    }
+    if (isNode(node)) {
+      const keys = sortedKeys(node)
+      checkDepth(depth, path, keys.length)
+      return { kind: 'record', keys, children: keys.map((k) => go((node as Record<string, unknown>)[k], childPath(path, k), depth + 1)) }
+    }
+    leaves.push(node as A)
+    paths.push(path)
+    return leafStructure
+  }
+  const structure = go(t, '', 0)
+  return { leaves, paths, structure }
+}
+
 /**
- * Applies `f` to every leaf, keeping the structure.
+ * Applies `f` to every leaf, keeping the structure. The whole tree is walked (and its depth
+ * checked) before `f` is first called.
  *
  * @example
  * ```ts
@@ -55,16 +115,8 @@ const sortedKeys = (record: object): string[] => Object.keys(record).sort()
 export const map =
   <A, B>(f: (leaf: A, path: string) => B) =>
   (t: TreeLike<A>): Tree<B> => {
-    const go = (node: unknown, path: string): unknown => {
-      if (Array.isArray(node)) return node.map((c, i) => go(c, childPath(path, i)))
-      if (isNode(node)) {
-        const out: Record<string, unknown> = {}
-        for (const k of sortedKeys(node)) out[k] = go((node as Record<string, unknown>)[k], childPath(path, k))
-        return out
-      }
-      return f(node as A, path)
-    }
-    return go(t, '') as Tree<B>
+    const { leaves, paths, structure } = walk<A>(t)
+    return unflatten(structure, leaves.map((x, i) => f(x, paths[i]!)))
   }
 
 /**
@@ -73,7 +125,7 @@ export const map =
  */
 export const firstDifference = (a: unknown, b: unknown): { path: string; detail: string } | undefined => {
   const kind = (x: unknown) => (Array.isArray(x) ? 'array' : isNode(x) ? 'record' : 'leaf')
-  const go = (x: unknown, y: unknown, path: string): { path: string; detail: string } | undefined => {
+  const go = (x: unknown, y: unknown, path: string, depth: number): { path: string; detail: string } | undefined => {
     const kx = kind(x)
     const ky = kind(y)
     if (kx !== ky) return { path, detail: `${kx} vs ${ky}` }
@@ -81,27 +133,27 @@ export const firstDifference = (a: unknown, b: unknown): { path: string; detail:
       const xs = x as unknown[]
       const ys = y as unknown[]
       if (xs.length !== ys.length) return { path, detail: `array of length ${xs.length} vs ${ys.length}` }
+      checkDepth(depth, path, xs.length)
       for (let i = 0; i < xs.length; i++) {
-        const d = go(xs[i], ys[i], childPath(path, i))
+        const d = go(xs[i], ys[i], childPath(path, i), depth + 1)
         if (d) return d
       }
       return undefined
     }
     if (kx === 'record') {
-      const xk = sortedKeys(x as object)
-      const yk = sortedKeys(y as object)
-      const all = [...new Set([...xk, ...yk])].sort()
+      const all = [...new Set([...sortedKeys(x as object), ...sortedKeys(y as object)])].sort()
+      checkDepth(depth, path, all.length)
       for (const k of all) {
         const inX = Object.prototype.hasOwnProperty.call(x, k)
         const inY = Object.prototype.hasOwnProperty.call(y, k)
         if (!inX || !inY) return { path: childPath(path, k), detail: inX ? 'missing in the second tree' : 'missing in the first tree' }
-        const d = go((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k], childPath(path, k))
+        const d = go((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k], childPath(path, k), depth + 1)
         if (d) return d
       }
     }
     return undefined
   }
-  return go(a, b, '')
+  return go(a, b, '', 0)
 }
 
 /** True when two trees have the same structure (leaves are not compared). */
@@ -127,17 +179,9 @@ export const zipWith =
   (...trees: { readonly [K in keyof Ls]: TreeLike<Ls[K]> }): Tree<B> => {
     if (trees.length === 0) throw new StructureError('', 'zipWith needs at least one tree')
     for (let i = 1; i < trees.length; i++) assertSameStructure(trees[0], trees[i], `tree 0 vs tree ${i}`)
-    const go = (nodes: readonly unknown[], path: string): unknown => {
-      const first = nodes[0]
-      if (Array.isArray(first)) return first.map((_, i) => go(nodes.map((n) => (n as unknown[])[i]), childPath(path, i)))
-      if (isNode(first)) {
-        const out: Record<string, unknown> = {}
-        for (const k of sortedKeys(first)) out[k] = go(nodes.map((n) => (n as Record<string, unknown>)[k]), childPath(path, k))
-        return out
-      }
-      return f(nodes as unknown as Ls, path)
-    }
-    return go(trees as readonly unknown[], '') as Tree<B>
+    const walks = trees.map((x) => walk(x))
+    const { paths, structure } = walks[0]!
+    return unflatten(structure, paths.map((path, j) => f(walks.map((w) => w.leaves[j]) as unknown as Ls, path)))
   }
 
 /**
@@ -151,33 +195,32 @@ export const zipWith =
 export const reduce =
   <A, B>(f: (acc: B, leaf: A, path: string) => B, initial: B) =>
   (t: TreeLike<A>): B => {
-    let acc = initial
-    map((leaf: A, path) => {
-      acc = f(acc, leaf, path)
-      return leaf
-    })(t)
-    return acc
+    const { leaves, paths } = walk<A>(t)
+    return leaves.reduce((acc, x, i) => f(acc, x, paths[i]!), initial)
   }
 
 /** The leaves in leaf order (records by sorted key, arrays by index). */
-export const leaves = <A>(t: TreeLike<A>): A[] => reduce<A, A[]>((acc, x) => (acc.push(x), acc), [])(t)
+export const leaves = <A>(t: TreeLike<A>): A[] => walk<A>(t).leaves
 
 /** The path of every leaf, in leaf order, e.g. `['layers[0].bias', 'layers[0].kernel']`. */
-export const paths = (t: TreeLike<unknown>): string[] => reduce<unknown, string[]>((acc, _x, p) => (acc.push(p), acc), [])(t)
+export const paths = (t: TreeLike<unknown>): string[] => walk(t).paths
 
 /** The structure of a tree, reusable with `unflatten`. */
-export const structureOf = (t: TreeLike<unknown>): Structure => {
-  if (Array.isArray(t)) return { kind: 'array', children: t.map(structureOf) }
-  if (isNode(t)) {
-    const keys = sortedKeys(t)
-    return { kind: 'record', keys, children: keys.map((k) => structureOf((t as Record<string, Tree<unknown>>)[k]!)) }
-  }
-  return { kind: 'leaf' }
-}
+export const structureOf = (t: TreeLike<unknown>): Structure => walk(t).structure
 
-/** Number of leaves a structure holds. */
-export const leafCount = (s: Structure): number =>
-  s.kind === 'leaf' ? 1 : s.children.reduce((n, c) => n + leafCount(c), 0)
+/** Number of leaves a structure holds (checking its depth, and that each record has a child per key). */
+export const leafCount = (s: Structure): number => {
+  // paths are built only for an error message
+  const go = (x: Structure, depth: number, at: () => string): number => {
+    if (x.kind === 'leaf') return 1
+    if (x.kind === 'record' && x.keys.length !== x.children.length) throw new StructureError(at(), `record structure with ${x.keys.length} keys and ${x.children.length} children`)
+    if (depth >= maxDepth && x.children.length > 0) throw new TreeDepthError(at(), maxDepth)
+    let n = 0
+    x.children.forEach((c, i) => (n += go(c, depth + 1, () => childPath(at(), x.kind === 'array' ? i : x.keys[i]!))))
+    return n
+  }
+  return go(s, 0, () => '')
+}
 
 /**
  * Splits a tree into its leaves and a reusable structure; `unflatten(structure, leaves)` inverts it.
@@ -188,22 +231,21 @@ export const leafCount = (s: Structure): number =>
  * tree.unflatten(structure, leaves.map((x) => x * 10)) // { a: [10], b: 20 }
  * ```
  */
-export const flatten = <A>(t: TreeLike<A>): { readonly leaves: A[]; readonly structure: Structure } => ({
-  leaves: leaves(t),
-  structure: structureOf(t),
-})
+export const flatten = <A>(t: TreeLike<A>): { readonly leaves: A[]; readonly structure: Structure } => {
+  const { leaves, structure } = walk<A>(t)
+  return { leaves, structure }
+}
 
 /** Rebuilds a tree from a structure and its leaves in leaf order; the count must match. */
 export const unflatten = <A>(structure: Structure, items: readonly A[]): Tree<A> => {
   const expected = leafCount(structure)
   if (expected !== items.length) throw new StructureError('', `structure has ${expected} leaves but ${items.length} were given`)
   let next = 0
+  // leafCount has checked the depth and the records
   const go = (s: Structure): unknown => {
     if (s.kind === 'leaf') return items[next++]
     if (s.kind === 'array') return s.children.map(go)
-    const out: Record<string, unknown> = {}
-    s.keys.forEach((k, i) => (out[k] = go(s.children[i]!)))
-    return out
+    return recordOf(s.keys.map((k, i) => [k, go(s.children[i]!)] as const))
   }
   return go(structure) as Tree<A>
 }
