@@ -143,7 +143,7 @@ const queues = new Map<string, Promise<unknown>>()
  * ```
  */
 export const saveCheckpoint = async <S>(file: string, checkpoint: CheckpointToSave<S>, options: SaveCheckpointOptions = {}): Promise<string> => {
-  const { keep } = validate('saveCheckpoint', { keep: ranges.positiveInteger }, { ...options, keep: options.keep ?? 3 })
+  const { keep } = validate('saveCheckpoint', { keep: ranges.positiveInteger }, options, { keep: 3 })
   const { dir, name, temporary } = naming(file)
   const json = await encodeCheckpoint(checkpoint.transform, checkpoint)
   const text = JSON.stringify(json)

@@ -38,7 +38,7 @@ afterAll(() => rmSync(project, { recursive: true, force: true }))
 describe('the packed package in an empty project', () => {
   it('ships dist, the license and the changelog, and no tests', () => {
     const installed = join(project, 'node_modules/fluxion')
-    for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/gpu.js', 'dist/laws/index.js', 'dist/laws/vitest.js', 'LICENSE', 'CHANGELOG.md', 'README.md']) {
+    for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/gpu.js', 'dist/src/node.js', 'dist/laws/index.js', 'dist/laws/vitest.js', 'LICENSE', 'CHANGELOG.md', 'README.md']) {
       expect(existsSync(join(installed, f)), f).toBe(true)
     }
     expect(existsSync(join(installed, 'test'))).toBe(false)
@@ -51,12 +51,13 @@ describe('the packed package in an empty project', () => {
     for (const optionalPeer of ['gpu.js', 'webgpu', 'vitest']) expect(modules).not.toContain(optionalPeer)
   })
 
-  it('a plain .mjs trains 100 steps through a save/load round trip and exits by itself', () => {
+  it('a plain .mjs trains 100 steps through a save/load round trip, writes and reads a checkpoint file, and exits by itself', () => {
     const r = spawnSync(process.execPath, ['consumer.mjs'], { cwd: project, encoding: 'utf8', timeout: 60_000 })
     expect(r.signal, 'the process did not exit by itself').toBeNull()
     expect(r.status, r.stderr).toBe(0)
-    const out = JSON.parse(r.stdout) as { leaves: number[][]; roundTripExact: boolean; referenceExported: string; gpuError: string }
+    const out = JSON.parse(r.stdout) as { leaves: number[][]; roundTripExact: boolean; checkpointOk: boolean; referenceExported: string; gpuError: string }
     expect(out.roundTripExact).toBe(true)
+    expect(out.checkpointOk).toBe(true)
     expect(out.referenceExported).toBe('object')
     // ½‖θ‖² from ‖θ‖ ≈ 5.5: 100 clipped Adam steps with a peak rate of 0.1 end near 0
     for (const x of out.leaves.flat()) expect(Math.abs(x)).toBeLessThan(0.5)

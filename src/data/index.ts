@@ -26,7 +26,8 @@ export const hostMatrix = (data: ArrayLike<number>, rows: number, cols: number):
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0 || data.length !== rows * cols) {
     throw new ShapeError('', `${data.length} values do not fill a ${rows} × ${cols} matrix`)
   }
-  return Object.freeze({ data: data instanceof Float32Array ? data : Float32Array.from(data), rows, cols })
+  // always a copy: a matrix must not change when the caller later writes to their array
+  return Object.freeze({ data: Float32Array.from(data), rows, cols })
 }
 
 /** The rows at `indices`, in that order. */

@@ -58,13 +58,16 @@ export const meanAbsoluteError: Loss = elementwiseLoss('meanAbsoluteError', 'Mat
  */
 export const huber = (options: { readonly delta?: number } = {}): Loss => {
   const { delta } = validate('huber', { delta: ranges.positive }, options, { delta: 1 })
-  return elementwiseLoss(
-    'huber',
-    'Math.abs(p - y) <= delta ? 0.5 * (p - y) * (p - y) : delta * (Math.abs(p - y) - 0.5 * delta)',
-    'Math.abs(p - y) <= delta ? p - y : delta * Math.sign(p - y)',
-    ['delta'],
-  )([delta])
+  return huberWith([delta])
 }
+
+// one kernel for every huber(...): δ is a scalar argument, so no call defines a new op
+const huberWith = elementwiseLoss(
+  'huber',
+  'Math.abs(p - y) <= delta ? 0.5 * (p - y) * (p - y) : delta * (Math.abs(p - y) - 0.5 * delta)',
+  'Math.abs(p - y) <= delta ? p - y : delta * Math.sign(p - y)',
+  ['delta'],
+)
 
 /**
  * Binary cross-entropy from logits x and targets y ∈ [0, 1]:

@@ -296,6 +296,7 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
       return total
     },
     read: async (t) => {
+      checkAlive()
       if (!live.has(t.id)) throw new DisposedTensorError('', t.id)
       const v = await storageOf(t).value
       if (v instanceof Float32Array) return v.slice()
@@ -303,6 +304,7 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
       return arr instanceof Float32Array ? arr.slice() : Float32Array.from(arr as ArrayLike<number>)
     },
     release: (t) => {
+      checkAlive()
       if (!live.delete(t.id)) throw new DisposedTensorError('', t.id)
       const s = storageOf(t)
       const free = (v: DeviceValue) => {
@@ -311,7 +313,10 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
       if (!isPromise(s.value) && s.readers === undefined) free(s.value)
       else void Promise.all([s.value, s.readers]).then(([v]) => free(v), () => undefined)
     },
-    isLive: (t) => live.has(t.id),
+    isLive: (t) => {
+      checkAlive() // a destroyed backend's tensors are not "disposed": say what happened
+      return live.has(t.id)
+    },
     liveCount: () => live.size,
     destroy: async () => {
       if (destroyed) return

@@ -212,6 +212,12 @@ export const readOf = (s: readonly number[], out: readonly number[]): Read | und
   return undefined
 }
 
+/** @internal The message for tensors of two backends; two distinct backends may share a name. */
+export const backendMismatch = (a: Backend, b: Backend): string =>
+  a.name === b.name
+    ? `tensor on one ${a.name} backend combined with a tensor on another ${b.name} backend (two backends created separately; move one with toBackend)`
+    : `tensor on ${a.name} combined with a tensor on ${b.name}`
+
 /**
  * @internal Checks that tensors can meet in one broadcasting op: same backend, all live, and each
  * shape equal to the output shape (the largest), a trailing suffix of it, or its leading axes
@@ -223,7 +229,7 @@ export const broadcastOperands = (tensors: readonly Tensor[], path: string): Bro
   for (const t of tensors) {
     if (!(t instanceof Tensor)) throw new BackendError(path, `expected a Tensor, got ${String(t)}`)
     if (t.backend !== first.backend) {
-      throw new BackendError(path, `tensor on ${t.backend.name} combined with a tensor on ${first.backend.name}`)
+      throw new BackendError(path, backendMismatch(t.backend, first.backend))
     }
     if (!t.backend.isLive(t)) throw new DisposedTensorError(path, t.id)
     if (t.size > out.size || (t.size === out.size && t.shape.length > out.shape.length)) out = t
@@ -242,7 +248,7 @@ export const checkOperands = (tensors: readonly Tensor[], path: string): void =>
   for (const t of tensors) {
     if (!(t instanceof Tensor)) throw new BackendError(path, `expected a Tensor, got ${String(t)}`)
     if (t.backend !== first.backend) {
-      throw new BackendError(path, `tensor on ${t.backend.name} combined with a tensor on ${first.backend.name}`)
+      throw new BackendError(path, backendMismatch(t.backend, first.backend))
     }
     if (!t.backend.isLive(t)) throw new DisposedTensorError(path, t.id)
     if (t.shape.length !== first.shape.length || t.shape.some((d, i) => d !== first.shape[i])) {

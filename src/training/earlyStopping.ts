@@ -13,8 +13,7 @@
  * Keras' options extend it: an improvement must beat v by `minDelta`; v starts at `baseline`
  * instead of ∞; evaluations before step `startStep` update θ* but never count towards P.
  */
-import { ranges, validate } from '../core/validate.js'
-import * as t from 'io-ts'
+import { ranges, refinement, validate } from '../core/validate.js'
 
 /** Options of early stopping. */
 export interface EarlyStoppingOptions {
@@ -50,7 +49,7 @@ const optionCodecs = {
   evaluateEvery: ranges.positiveInteger,
   patience: ranges.positiveInteger,
   minDelta: ranges.nonNegative,
-  baseline: t.number,
+  baseline: refinement('a number, not NaN (±∞ allowed)', (u): u is number => typeof u === 'number' && !Number.isNaN(u)),
   startStep: ranges.nonNegativeInteger,
   maxSteps: ranges.positiveIntegerOrInfinity,
 }

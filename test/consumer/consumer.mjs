@@ -2,6 +2,7 @@
 // for fluxion/laws) is installed: plain JavaScript, no TypeScript, no bundler, no test framework.
 import { adam, applyUpdates, chain, clipByGlobalNorm, cpu, dispose, fromArray, loadState, readTree, saveState, scope, tree, warmupCosineDecay } from 'fluxion'
 import { allClose, reference } from 'fluxion/laws'
+import { loadCheckpoint, saveCheckpoint } from 'fluxion/node'
 
 // f(θ) = ½‖θ‖², ∇f = θ; 100 steps of a chain with a schedule, checkpointed and restored at step 50.
 const learningRate = warmupCosineDecay({ peak: 0.1, warmupSteps: 10, decaySteps: 100 })
@@ -31,6 +32,14 @@ const run = async (steps, restoreAt) => {
 const straight = await run(100, -1)
 const restored = await run(100, 50)
 const same = allClose(restored, straight, { rtol: 0, atol: 0 })
+
+// a checkpoint file written and read back through fluxion/node
+const ckptParams = { w: fromArray([1, 2], [2]) }
+const ckptState = opt.init(ckptParams)
+await saveCheckpoint('checkpoints/run.json', { params: ckptParams, state: ckptState, step: 7, transform: opt })
+const loaded = await loadCheckpoint('checkpoints/run.json', opt)
+const checkpointOk = loaded?.step === 7 && allClose(await readTree(loaded.params), await readTree(ckptParams), { rtol: 0, atol: 0 }).ok
+dispose([ckptParams, ckptState, loaded?.params, loaded?.state])
 let gpuError = ''
 try {
   const { createGpuBackend } = await import('fluxion/gpu')
@@ -41,6 +50,7 @@ try {
 console.log(JSON.stringify({
   leaves: tree.leaves(straight).map((x) => Array.from(x)),
   roundTripExact: same.ok,
+  checkpointOk,
   referenceExported: typeof reference,
   gpuError,
 }))
