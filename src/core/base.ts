@@ -88,9 +88,6 @@ export const chain = <Ts extends readonly AnyTransformation[]>(...transforms: Ts
   transformation<ChainState<Ts>>('chain', {
     init: (params: Params) => frozen(transforms.map((t) => t.init(params))) as unknown as ChainState<Ts>,
     update: (updates: Params, state: ChainState<Ts>, params?: Params, extra?: UpdateExtras) => {
-      if (!Array.isArray(state) || state.length !== transforms.length) {
-        throw new StructureError('', `chain of ${transforms.length} transformations got a state of ${Array.isArray(state) ? `length ${state.length}` : typeof state}`)
-      }
       let u = updates
       const next = transforms.map((t, i) => {
         const [u2, s2] = t.update(u, (state as readonly unknown[])[i], params, extra)
@@ -101,8 +98,15 @@ export const chain = <Ts extends readonly AnyTransformation[]>(...transforms: Ts
     },
     ...(transforms.every((t) => t.stateCodec) ? { stateCodec: tupleCodec(transforms.map((t) => t.stateCodec!)) } : {}),
     ...chainIdentity(transforms),
-  // refused before the first member computes anything
-  }, { needsParams: transforms.map(paramsNeededBy).find((n) => n !== undefined) })
+  }, {
+    // refused before the first member computes anything
+    needsParams: transforms.map(paramsNeededBy).find((n) => n !== undefined),
+    checkState: (state) => {
+      if (!Array.isArray(state) || state.length !== transforms.length) {
+        throw new StructureError('', `chain of ${transforms.length} transformations got a state of ${Array.isArray(state) ? `length ${state.length}` : typeof state}`)
+      }
+    },
+  })
 
 const applyOp = defineElementwise({ name: 'applyUpdates', inputs: ['p', 'u'], outputs: ['p + u'] })
 

@@ -132,17 +132,26 @@ export const paramsNeededBy = (transform: { readonly update: object }): string |
 export const transformation = <S>(
   name: string,
   body: GradientTransformation<S>,
-  options: { readonly needsParams?: boolean | string | undefined } = {},
+  options: {
+    readonly needsParams?: boolean | string | undefined
+    /** Replaces the check that the state is an object with the fields its codec requires. */
+    readonly checkState?: (state: unknown) => void
+  } = {},
 ): GradientTransformation<S> => {
   const fields = requiredFields(body.stateCodec)
   const needs = options.needsParams === true ? name : options.needsParams || undefined
   const expected = body.stateCodec?.name ?? 'object'
+  const checkState =
+    options.checkState ??
+    ((state: unknown) => {
+      if (typeof state !== 'object' || state === null) throw new StructureError('state', `${name}: state must be the ${expected} that init returned, got ${kindOf(state)}`)
+      for (const [field] of fields) {
+        if ((state as Record<string, unknown>)[field] === undefined) throw new StructureError(`state.${field}`, `${name}: state.${field} is missing (the state init returns is ${expected})`)
+      }
+    })
   const update = (updates: Params, state: S, params?: Params, extra?: UpdateExtras): readonly [Params, S] => {
     checkUpdates(name, updates)
-    if (typeof state !== 'object' || state === null) throw new StructureError('state', `${name}: state must be the ${expected} that init returned, got ${kindOf(state)}`)
-    for (const [field] of fields) {
-      if ((state as Record<string, unknown>)[field] === undefined) throw new StructureError(`state.${field}`, `${name}: state.${field} is missing (the state init returns is ${expected})`)
-    }
+    checkState(state)
     if (needs !== undefined && params === undefined) throw new MissingParamsError(needs)
     return releasingOnError(() => body.update(updates, state, params, extra))
   }

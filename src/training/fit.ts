@@ -121,68 +121,76 @@ export const fit = async <P extends Params, MS, S>(options: FitOptions<P, MS, S>
   const { epochs, batchSize } = validate('fit', { epochs: ranges.positiveInteger, batchSize: ranges.positiveInteger }, { epochs: options.epochs, batchSize: options.batchSize })
   const { model, loss, optimizer, train, validation, key, backend = cpu } = options
   if (options.earlyStopping && !validation) throw new HyperparameterError('fit', 'earlyStopping', options.earlyStopping, 'a validation set as well')
+  const monitor = options.earlyStopping ? earlyStoppingMonitor(options.earlyStopping) : undefined
   const init = options.initial ?? model.init(foldIn(key, 0), [train.x.cols], backend)
   const userOwned = options.initial ? [init.params, init.state] : []
   let params = init.params
   let state = init.state
-  let optState = optimizer.init(params)
-  const monitor = options.earlyStopping ? earlyStoppingMonitor(options.earlyStopping) : undefined
+  let optState: S | undefined
+  let lossSum: Tensor | undefined
   let best: { params: P; state: MS; epoch: number } | undefined
-  const history: EpochReport[] = []
-  let stoppedEpoch = epochs
-  for (let epoch = 1; epoch <= epochs; epoch++) {
-    const batches = epochBatches(foldIn(key, 1), epoch, train.x.rows, batchSize)
-    let lossSum: Tensor = keep(backend.fill([], 0))
-    for (let b = 0; b < batches.length; b++) {
-      const idx = batches[b]!
-      const [p2, s2, o2, l2] = scope(() => {
-        const x = toTensor(takeRows(train.x, idx), backend)
-        const y = toTensor(takeRows(train.y, idx), backend)
-        const out = model.apply(params, state, x, { training: true, key: foldIn(foldIn(key, 2 + epoch), b) })
-        const { loss: l, grad } = loss(out.y, y)
-        let { dparams } = out.backward(grad)
-        const reg = model.regularization?.(params)
-        if (reg) dparams = addTrees(dparams, reg.grads) as P
-        const [u, nextOpt] = optimizer.update(dparams, optState, params)
-        const scaled = add(lossSum, scaleTensor(l, idx.length))
-        return [applyUpdates(params, u), out.state, nextOpt, scaled] as const
-      })
-      dispose([params, state, optState, lossSum], [p2, s2, o2, l2, best?.params, best?.state, ...userOwned].filter((x) => x !== undefined))
-      params = p2
-      state = s2
-      optState = o2
-      lossSum = l2
-      options.onBatch?.(epoch, b + 1, batches.length)
-    }
-    const trainLoss = (await read(lossSum))[0]! / train.x.rows
-    dispose(lossSum)
-    let report: EpochReport = { epoch, trainLoss }
-    if (validation) {
-      const v = await evaluate(model, params, state, validation, loss, { backend })
-      report = { ...report, validationLoss: v.loss, validationAccuracy: v.accuracy }
-      if (monitor) {
-        const { improved, stop } = monitor.observe(epoch, v.loss)
-        report = { ...report, improved }
-        if (improved) {
-          if (best) dispose([best.params, best.state], [params, state])
-          best = { params, state, epoch }
-        }
-        history.push(report)
-        options.onEpoch?.(report)
-        if (stop) {
-          stoppedEpoch = epoch
-          break
-        }
-        continue
+  try {
+    optState = optimizer.init(params)
+    const history: EpochReport[] = []
+    let stoppedEpoch = epochs
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const batches = epochBatches(foldIn(key, 1), epoch, train.x.rows, batchSize)
+      lossSum = keep(backend.fill([], 0))
+      for (let b = 0; b < batches.length; b++) {
+        const idx = batches[b]!
+        const [p2, s2, o2, l2] = scope(() => {
+          const x = toTensor(takeRows(train.x, idx), backend)
+          const y = toTensor(takeRows(train.y, idx), backend)
+          const out = model.apply(params, state, x, { training: true, key: foldIn(foldIn(key, 2 + epoch), b) })
+          const { loss: l, grad } = loss(out.y, y)
+          let { dparams } = out.backward(grad)
+          const reg = model.regularization?.(params)
+          if (reg) dparams = addTrees(dparams, reg.grads) as P
+          const [u, nextOpt] = optimizer.update(dparams, optState as S, params)
+          const scaled = add(lossSum!, scaleTensor(l, idx.length))
+          return [applyUpdates(params, u), out.state, nextOpt, scaled] as const
+        })
+        dispose([params, state, optState, lossSum], [p2, s2, o2, l2, best?.params, best?.state, ...userOwned].filter((x) => x !== undefined))
+        params = p2
+        state = s2
+        optState = o2
+        lossSum = l2
+        options.onBatch?.(epoch, b + 1, batches.length)
       }
+      const trainLoss = (await read(lossSum))[0]! / train.x.rows
+      dispose(lossSum)
+      let report: EpochReport = { epoch, trainLoss }
+      if (validation) {
+        const v = await evaluate(model, params, state, validation, loss, { backend })
+        report = { ...report, validationLoss: v.loss, validationAccuracy: v.accuracy }
+        if (monitor) {
+          const { improved, stop } = monitor.observe(epoch, v.loss)
+          report = { ...report, improved }
+          if (improved) {
+            if (best) dispose([best.params, best.state], [params, state])
+            best = { params, state, epoch }
+          }
+          history.push(report)
+          options.onEpoch?.(report)
+          if (stop) {
+            stoppedEpoch = epoch
+            break
+          }
+          continue
+        }
+      }
+      history.push(report)
+      options.onEpoch?.(report)
     }
-    history.push(report)
-    options.onEpoch?.(report)
+    dispose(optState, params, state)
+    if (best && best.params !== params) {
+      dispose([params, state], [best.params, best.state])
+      return { params: best.params, state: best.state, history, bestEpoch: best.epoch, stoppedEpoch }
+    }
+    return { params, state, history, bestEpoch: best?.epoch ?? stoppedEpoch, stoppedEpoch }
+  } catch (e) {
+    // a throwing loss, callback or optimizer: release what fit owns (never the caller's `initial`)
+    dispose([params, state, optState, lossSum, best?.params, best?.state], userOwned)
+    throw e
   }
-  dispose(optState, params, state)
-  if (best && best.params !== params) {
-    dispose([params, state], [best.params, best.state])
-    return { params: best.params, state: best.state, history, bestEpoch: best.epoch, stoppedEpoch }
-  }
-  return { params, state, history, bestEpoch: best?.epoch ?? stoppedEpoch, stoppedEpoch }
 }
