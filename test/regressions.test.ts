@@ -3,7 +3,7 @@
  * have no home of their own: each failed before its fix.
  */
 import { describe, expect, it } from 'vitest'
-import { BackendError, HyperparameterError, UnsupportedError, add, createCpuBackend, earlyStopping, earlyStoppingMonitor, fromArray, hostMatrix, read } from '../src/index.js'
+import { type AnyTransformation, BackendError, HyperparameterError, UnsupportedError, adam, add, createCpuBackend, dense, dispose, earlyStopping, earlyStoppingMonitor, evaluate, fit, fromArray, hostMatrix, key, read, scope, sequential, sgd, softmaxCrossEntropy } from '../src/index.js'
 import { createGpuBackend } from '../src/gpu.js'
 import { caught } from './helpers.js'
 
@@ -43,5 +43,46 @@ describe('smaller reproductions of the probe', () => {
     await gpu.destroy()
     await expect(read(t)).rejects.toBeInstanceOf(UnsupportedError)
     await expect(read(t)).rejects.toThrow('backend gpu:webasm was destroyed')
+  })
+})
+
+describe('fit and evaluate (issue 12, item 10)', () => {
+  const data = (n: number) => ({ x: hostMatrix(Array.from({ length: 2 * n }, (_, i) => (i % 3) - 1), n, 2), y: hostMatrix(Array.from({ length: 2 * n }, (_, i) => (i % 2 === Math.floor(i / 2) % 2 ? 1 : 0)), n, 2) })
+
+  it('refuses empty training, validation or evaluation data instead of returning NaN', async () => {
+    const model = sequential([dense(2)])
+    const base = { model, loss: softmaxCrossEntropy, optimizer: adam({ learningRate: 0.01 }), epochs: 1, batchSize: 4, key: key(0) }
+    await expect(fit({ ...base, train: data(0) })).rejects.toThrow('fit: train = "0 rows" is invalid; expected at least one row')
+    await expect(fit({ ...base, train: data(8), validation: data(0) })).rejects.toThrow('fit: validation = "0 rows" is invalid; expected at least one row')
+    const { params, state } = model.init(key(1), [2])
+    await expect(evaluate(model, params, state, data(0), softmaxCrossEntropy)).rejects.toThrow('evaluate: data = "0 rows" is invalid; expected at least one row')
+    dispose([params, state])
+  })
+
+  it('feeds reduceOnPlateau the previous epoch\'s validation loss, once per epoch', async () => {
+    const seen: (number | undefined)[] = []
+    const inner = sgd({ learningRate: 0.01 })
+    const spy: AnyTransformation = { init: inner.init, update: (u, s, p, extra) => (seen.push(extra?.value), inner.update(u, s as never, p, extra)) }
+    const result = await fit({ model: sequential([dense(2)]), loss: softmaxCrossEntropy, optimizer: spy, train: data(8), validation: data(4), epochs: 3, batchSize: 4, key: key(0) })
+    // 2 batches per epoch: nothing in epoch 1, then epoch k − 1's validation loss with epoch k's first batch
+    expect(seen).toEqual([undefined, undefined, result.history[0]!.validationLoss, undefined, result.history[1]!.validationLoss, undefined])
+    dispose([result.params, result.state])
+  })
+})
+
+describe('scope', () => {
+  it('refuses an async function without leaving an unhandled rejection behind', async () => {
+    const rejections: unknown[] = []
+    const onRejection = (e: unknown) => rejections.push(e)
+    process.on('unhandledRejection', onRejection)
+    try {
+      expect(() => scope((async () => {
+        throw new Error('late')
+      }) as never)).toThrow(UnsupportedError)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(rejections).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onRejection)
+    }
   })
 })

@@ -304,6 +304,8 @@ export const scope = <R>(fn: () => R): R => {
   }
   popScope(created)
   if (typeof (result as { then?: unknown })?.then === 'function') {
+    // the refused promise may still reject later: swallow that, it is reported by this throw
+    ;(result as unknown as Promise<unknown>).then(undefined, () => undefined)
     for (const t of created) if (t.backend.isLive(t)) t.backend.release(t)
     throw new UnsupportedError('scope: fn returned a Promise; scopes are synchronous')
   }

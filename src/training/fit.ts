@@ -75,6 +75,8 @@ export const evaluate = async <P extends Params, MS>(
 ): Promise<{ readonly loss: number; readonly accuracy: number }> => {
   const { backend = cpu } = options
   const { batchSize } = validate('evaluate', { batchSize: ranges.positiveInteger }, { batchSize: options.batchSize ?? 1000 })
+  // a mean over no rows is 0/0: refuse it rather than return NaN
+  if (data.x.rows === 0) throw new HyperparameterError('evaluate', 'data', `${data.x.rows} rows`, 'at least one row')
   let total = 0
   let correct = 0
   for (let s = 0; s < data.x.rows; s += batchSize) {
@@ -102,7 +104,11 @@ export const evaluate = async <P extends Params, MS>(
  * Trains `model` with mini-batches reshuffled every epoch (keyed), applying `optimizer` to the
  * gradients of `loss` plus the model's regularization. With `validation`, evaluates loss and
  * accuracy every epoch; with `earlyStopping`, stops after `patience` epochs without improvement and
- * returns the best params (θ*, as in seed 000's meta-algorithm).
+ * returns the best params (θ*, as in seed 000's meta-algorithm). The optimizer's `update` receives
+ * `{ value }` once per epoch, with the first batch of each epoch from the second on: the previous
+ * epoch's validation loss (its training loss without a validation set), so `reduceOnPlateau` in
+ * the optimizer works per epoch, as Keras' `ReduceLROnPlateau` on `val_loss` does. Empty training
+ * or validation data is refused (a mean over no rows is NaN).
  *
  * @example
  * ```ts
@@ -121,6 +127,8 @@ export const fit = async <P extends Params, MS, S>(options: FitOptions<P, MS, S>
   const { epochs, batchSize } = validate('fit', { epochs: ranges.positiveInteger, batchSize: ranges.positiveInteger }, { epochs: options.epochs, batchSize: options.batchSize })
   const { model, loss, optimizer, train, validation, key, backend = cpu } = options
   if (options.earlyStopping && !validation) throw new HyperparameterError('fit', 'earlyStopping', options.earlyStopping, 'a validation set as well')
+  if (train.x.rows === 0) throw new HyperparameterError('fit', 'train', `${train.x.rows} rows`, 'at least one row')
+  if (validation && validation.x.rows === 0) throw new HyperparameterError('fit', 'validation', `${validation.x.rows} rows`, 'at least one row')
   const monitor = options.earlyStopping ? earlyStoppingMonitor(options.earlyStopping) : undefined
   const init = options.initial ?? model.init(foldIn(key, 0), [train.x.cols], backend)
   const userOwned = options.initial ? [init.params, init.state] : []
@@ -133,6 +141,9 @@ export const fit = async <P extends Params, MS, S>(options: FitOptions<P, MS, S>
     optState = optimizer.init(params)
     const history: EpochReport[] = []
     let stoppedEpoch = epochs
+    // the loss the optimizer watches (reduceOnPlateau): last epoch's validation loss, else its
+    // training loss, passed as { value } with the first batch of the next epoch
+    let watched: number | undefined
     for (let epoch = 1; epoch <= epochs; epoch++) {
       const batches = epochBatches(foldIn(key, 1), epoch, train.x.rows, batchSize)
       lossSum = keep(backend.fill([], 0))
@@ -146,7 +157,7 @@ export const fit = async <P extends Params, MS, S>(options: FitOptions<P, MS, S>
           let { dparams } = out.backward(grad)
           const reg = model.regularization?.(params)
           if (reg) dparams = addTrees(dparams, reg.grads) as P
-          const [u, nextOpt] = optimizer.update(dparams, optState as S, params)
+          const [u, nextOpt] = optimizer.update(dparams, optState as S, params, b === 0 && watched !== undefined ? { value: watched } : undefined)
           const scaled = add(lossSum!, scaleTensor(l, idx.length))
           return [applyUpdates(params, u), out.state, nextOpt, scaled] as const
         })
@@ -160,8 +171,10 @@ export const fit = async <P extends Params, MS, S>(options: FitOptions<P, MS, S>
       const trainLoss = (await read(lossSum))[0]! / train.x.rows
       dispose(lossSum)
       let report: EpochReport = { epoch, trainLoss }
+      watched = trainLoss
       if (validation) {
         const v = await evaluate(model, params, state, validation, loss, { backend })
+        watched = v.loss
         report = { ...report, validationLoss: v.loss, validationAccuracy: v.accuracy }
         if (monitor) {
           const { improved, stop } = monitor.observe(epoch, v.loss)
