@@ -3,7 +3,7 @@
  * have no home of their own: each failed before its fix.
  */
 import { describe, expect, it } from 'vitest'
-import { type AnyTransformation, BackendError, HyperparameterError, UnsupportedError, adam, add, createCpuBackend, dense, dispose, earlyStopping, earlyStoppingMonitor, evaluate, fit, fromArray, hostMatrix, key, read, scope, sequential, sgd, softmaxCrossEntropy } from '../src/index.js'
+import { type AnyTransformation, BackendError, HyperparameterError, Tensor, UnsupportedError, adam, adamw, add, chain, clipByGlobalNorm, createCpuBackend, dense, dispose, earlyStopping, earlyStoppingMonitor, evaluate, fit, fromArray, hostMatrix, injectHyperparams, key, lookahead, read, scope, sequential, sgd, softmaxCrossEntropy } from '../src/index.js'
 import { createGpuBackend } from '../src/gpu.js'
 import { caught } from './helpers.js'
 
@@ -84,5 +84,24 @@ describe('scope', () => {
     } finally {
       process.off('unhandledRejection', onRejection)
     }
+  })
+})
+
+describe('state is frozen all the way down (issue 12, item 10)', () => {
+  const frozenThroughout = (x: unknown): boolean =>
+    x === null || typeof x !== 'object' || x instanceof Tensor || ArrayBuffer.isView(x) || (Object.isFrozen(x) && Object.values(x).every(frozenThroughout))
+
+  it.each([
+    ['adam', () => adam({ learningRate: 0.1 })],
+    ['a chain with lookahead and masks', () => chain(clipByGlobalNorm(1), lookahead(adamw({ learningRate: 0.1, weightDecay: 1e-2 })))],
+    ['injectHyperparams', () => injectHyperparams(sgd)({ learningRate: 0.1, momentum: 0.9 })],
+  ])('%s: init and update return deeply frozen state', (_name, make) => {
+    const opt = make() as AnyTransformation
+    const params = { w: fromArray([1, -2, 3], [3]), b: { c: fromArray([0.5], [1]) } }
+    const s0 = opt.init(params)
+    const [u, s1] = opt.update(params, s0, params)
+    expect(frozenThroughout(s0)).toBe(true)
+    expect(frozenThroughout(s1)).toBe(true)
+    dispose([params, s0, u, s1])
   })
 })

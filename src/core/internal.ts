@@ -129,6 +129,21 @@ export const paramsNeededBy = (transform: { readonly update: object }): string |
  * member that needs them). `init` and `update` run in `releasingOnError`: when they throw, every
  * tensor they allocated is released.
  */
+/** Freezes every record and array of a state, all the way down (tensors are immutable handles already). */
+const deepFreeze = <T>(value: T): T => {
+  const go = (node: unknown): void => {
+    if (!tree.isNode(node) || Object.isFrozen(node)) {
+      // a frozen node may still hold unfrozen children built elsewhere: walk those too
+      if (tree.isNode(node)) for (const child of Object.values(node)) go(child)
+      return
+    }
+    Object.freeze(node)
+    for (const child of Object.values(node)) go(child)
+  }
+  go(value)
+  return value
+}
+
 export const transformation = <S>(
   name: string,
   body: GradientTransformation<S>,
@@ -153,10 +168,11 @@ export const transformation = <S>(
     checkUpdates(name, updates)
     checkState(state)
     if (needs !== undefined && params === undefined) throw new MissingParamsError(needs)
-    return releasingOnError(() => body.update(updates, state, params, extra))
+    const [u, next] = releasingOnError(() => body.update(updates, state, params, extra))
+    return [u, deepFreeze(next)] as const
   }
   if (needs !== undefined) paramsNeeded.set(update, needs)
-  return frozen({ ...body, init: (params: Params) => releasingOnError(() => body.init(params)), update })
+  return frozen({ ...body, init: (params: Params) => deepFreeze(releasingOnError(() => body.init(params))), update })
 }
 
 const emptyState: EmptyState = frozen({})
