@@ -154,6 +154,10 @@ export const createCpuBackend = (name = 'cpu'): Backend => {
       if (!live.has(t.id)) throw new DisposedTensorError('', t.id)
       return data(t).slice()
     },
+    readSync: (t) => {
+      if (!live.has(t.id)) throw new DisposedTensorError('', t.id)
+      return data(t).slice()
+    },
     release: (t) => {
       if (!live.delete(t.id)) throw new DisposedTensorError('', t.id)
       recycle(data(t))

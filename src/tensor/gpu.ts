@@ -303,6 +303,12 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
       const arr = await v.toArray()
       return arr instanceof Float32Array ? arr.slice() : Float32Array.from(arr as ArrayLike<number>)
     },
+    readSync: (t) => {
+      checkAlive()
+      if (!live.has(t.id)) throw new DisposedTensorError('', t.id)
+      const v = storageOf(t).value
+      return v instanceof Float32Array ? v.slice() : undefined
+    },
     release: (t) => {
       checkAlive()
       if (!live.delete(t.id)) throw new DisposedTensorError('', t.id)

@@ -136,6 +136,11 @@ export interface Backend {
   matmul(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean): Tensor
   /** Copies the data back to the host (a fresh array the caller owns). */
   read(t: Tensor): Promise<Float32Array>
+  /**
+   * Copies the data back at once when that needs no waiting (host memory: the cpu backend, gpu.js
+   * webasm and cpu modes), else undefined. Lets a wrapper decide on the host (`applyIfFinite`).
+   */
+  readSync?(t: Tensor): Float32Array | undefined
   /** Releases a tensor's storage. Releasing twice throws `DisposedTensorError`. */
   release(t: Tensor): void
   /** Whether a tensor is still live (not released). */

@@ -53,7 +53,8 @@ const amsgradOp = defineElementwise({
   lets: [
     ['mu1', 'b1 * mu + omb1 * g'],
     ['nu1', 'b2 * nu + omb2 * (g * g)'],
-    ['m1', 'raw > 0 ? Math.max(nuMax, nu1) : Math.max(nuMax, nu1 / bc2)'],
+    // WGSL's and GLSL's max drop a NaN operand: spell the NaN through explicitly
+    ['m1', nanUnlessFinite('nu1', nanUnlessFinite('nuMax', 'raw > 0 ? Math.max(nuMax, nu1) : Math.max(nuMax, nu1 / bc2)'))],
     ['den', 'Math.sqrt((raw > 0 ? m1 / bc2 : m1) + epsRoot) + eps'],
   ],
   outputs: ['mu1', 'nu1', 'm1', zeroWhereNoGradient('den', nanUnlessFinite('m1', '(mu1 / bc1) / den'))],
@@ -78,7 +79,8 @@ const adamaxOp = defineElementwise({
   scalars: ['b1', 'omb1', 'b2', 'bc1', 'epsIn', 'epsOut'],
   lets: [
     ['mu1', 'b1 * mu + omb1 * g'],
-    ['nu1', 'Math.max(b2 * nu, Math.abs(g) + epsIn)'],
+    // WGSL's and GLSL's max drop a NaN operand: spell the NaN through explicitly
+    ['nu1', nanUnlessFinite('g', nanUnlessFinite('nu', 'Math.max(b2 * nu, Math.abs(g) + epsIn)'))],
     ['den', 'nu1 + epsOut'],
   ],
   outputs: ['mu1', 'nu1', zeroWhereNoGradient('den', nanUnlessFinite('nu1', '(mu1 / bc1) / den'))],

@@ -248,10 +248,12 @@ const selectZeroOp = defineElementwise({ name: 'selectOrZero', inputs: ['ok', 'a
  * `totalNotfinite` all of them (read it to know how many steps were skipped), and after more than
  * `maxConsecutiveErrors` consecutive non-finite steps the step is applied anyway.
  *
- * Difference from Optax: host numbers in the inner state (step counters such as Adam's `count`,
- * which drive bias corrections and schedules) cannot be restored. The skip is decided on the device
- * and `update` is synchronous, so the host cannot know it without a read-back; they advance once per
- * call, and run `totalNotfinite` steps ahead of the steps applied. A state whose structure changes
+ * Host numbers in the inner state (step counters such as Adam's `count`, which drive bias
+ * corrections and schedules): where the step's flag can be read at once (cpu, gpu.js webasm and cpu
+ * modes: `Backend.readSync`) a skipped step keeps the whole previous inner state, counters included,
+ * as Optax does. Difference from Optax on webgpu and webgl2: the skip is decided on the device and
+ * `update` is synchronous, so the host counters advance once per call there, and run
+ * `totalNotfinite` steps ahead of the steps applied. A state whose structure changes
  * between steps (L-BFGS filling its memory) cannot be restored and throws UnsupportedError. The
  * counters are tensors of shape [] on the params' backend (the cpu for a tree without leaves).
  * Non-finite values are otherwise carried through to the params by every transform
@@ -293,6 +295,12 @@ export const applyIfFinite = <S>(
         const bad = checked.map((x) => sum(elementwise(nonFiniteOp, [x])[0]!)).reduce((acc, x) => add(acc, x), state.notfiniteCount.backend.fill([], 0))
         const [nf, last, total, ok] = elementwise(finiteFlagsOp, [bad, state.notfiniteCount, state.totalNotfinite], [maxConsecutiveErrors])
         const outU = mapLeaves([['updates', u]], 1, ([x], path) => (x!.size === 0 ? [emptyLeaf(x!)] : elementwise(selectZeroOp, [ok!, x!], [], path)))[0]!
+        // where the flag can be read at once (host memory), decide on the host: a skipped step keeps
+        // the whole previous inner state, host counters included, as Optax does
+        const decided = ok!.backend.readSync?.(ok!)
+        if (decided !== undefined) {
+          return [outU, frozen({ notfiniteCount: nf!, lastFinite: last!, totalNotfinite: total!, inner: decided[0] === 0 ? state.inner : next })] as const
+        }
         const kept = tree.zipWith(([a, b]: readonly [unknown, unknown], path): unknown =>
           replaced(a, b) && a.size > 0 ? elementwise(selectOp, [ok!, a, b as Tensor], [], path)[0]! : a,
         )(next as Tree<unknown>, state.inner as Tree<unknown>)
