@@ -3,7 +3,7 @@
  * have no home of their own: each failed before its fix.
  */
 import { describe, expect, it } from 'vitest'
-import { type AnyTransformation, BackendError, HyperparameterError, Tensor, UnsupportedError, adam, adamw, add, chain, clipByGlobalNorm, createCpuBackend, dense, dispose, earlyStopping, earlyStoppingMonitor, evaluate, fit, fromArray, hostMatrix, injectHyperparams, key, lookahead, read, scope, sequential, sgd, softmaxCrossEntropy } from '../src/index.js'
+import { type AnyTransformation, BackendError, HyperparameterError, Tensor, UnsupportedError, adam, adamw, add, chain, clipByGlobalNorm, createCpuBackend, dense, dispose, earlyStopping, earlyStoppingMonitor, evaluate, fit, fromArray, gradCheck, hostMatrix, injectHyperparams, key, lookahead, read, scope, sequential, sgd, softmaxCrossEntropy } from '../src/index.js'
 import { createGpuBackend } from '../src/gpu.js'
 import { caught } from './helpers.js'
 
@@ -103,5 +103,27 @@ describe('state is frozen all the way down (issue 12, item 10)', () => {
     expect(frozenThroughout(s0)).toBe(true)
     expect(frozenThroughout(s1)).toBe(true)
     dispose([params, s0, u, s1])
+  })
+})
+
+describe('fit, evaluate and gradCheck refuse unknown or mistyped options', () => {
+  const data = { x: hostMatrix([1, 0, 0, 1], 2, 2), y: hostMatrix([1, 0, 0, 1], 2, 2) }
+  const base = { model: sequential([dense(2)]), loss: softmaxCrossEntropy, optimizer: sgd({ learningRate: 0.1 }), train: data, epochs: 1, batchSize: 2, key: key(0) }
+  it.each([
+    [{ ...base, epoch: 3 }, 'fit: epoch = 3 is invalid; expected no such option; known options are model, loss, optimizer, train, validation, epochs, batchSize, key, backend, earlyStopping, onBatch, onEpoch, initial'],
+    [{ ...base, onBatch: 5 }, 'fit: onBatch = 5 is invalid; expected a function'],
+    [{ ...base, optimizer: 0.1 }, 'fit: optimizer = 0.1 is invalid; expected a GradientTransformation { init, update }'],
+    [{ ...base, model: dense }, 'fit: model = '],
+  ])('fit(%#)', async (options, message) => {
+    await expect(fit(options as never)).rejects.toThrow(message)
+  })
+
+  it('evaluate and gradCheck', async () => {
+    const model = sequential([dense(2)])
+    const { params, state } = model.init(key(1), [2])
+    await expect(evaluate(model, params, state, data, softmaxCrossEntropy, { batchsize: 10 } as never)).rejects.toThrow('evaluate: batchsize = 10 is invalid; expected no such option; known options are batchSize, backend')
+    const p = { w: fromArray([1, 2], [2]) }
+    await expect(gradCheck(() => fromArray([0], []), (x) => x, p, { step: 0.1 } as never)).rejects.toThrow('gradCheck: step = 0.1 is invalid; expected no such option; known options are h, samples, key, floor')
+    dispose([params, state, p])
   })
 })

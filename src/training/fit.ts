@@ -4,7 +4,7 @@
  */
 import { applyUpdates } from '../core/base.js'
 import type { GradientTransformation, Params } from '../core/types.js'
-import { ranges, validate } from '../core/validate.js'
+import { ownOptions, ranges, validate } from '../core/validate.js'
 import { type HostMatrix, epochBatches, takeRows, toTensor } from '../data/index.js'
 import { HyperparameterError } from '../errors.js'
 import type { Layer } from '../layers/layer.js'
@@ -73,6 +73,7 @@ export const evaluate = async <P extends Params, MS>(
   loss: Loss,
   options: { readonly batchSize?: number; readonly backend?: Backend } = {},
 ): Promise<{ readonly loss: number; readonly accuracy: number }> => {
+  ownOptions('evaluate', options, ['batchSize', 'backend'])
   const { backend = cpu } = options
   const { batchSize } = validate('evaluate', { batchSize: ranges.positiveInteger }, { batchSize: options.batchSize ?? 1000 })
   // a mean over no rows is 0/0: refuse it rather than return NaN
@@ -123,7 +124,23 @@ export const evaluate = async <P extends Params, MS>(
  *   train: data(1, 400), validation: data(2, 100), epochs: 20, batchSize: 32, key: key(0), earlyStopping: { patience: 3 } })
  * ```
  */
+const fitOptionNames = ['model', 'loss', 'optimizer', 'train', 'validation', 'epochs', 'batchSize', 'key', 'backend', 'earlyStopping', 'onBatch', 'onEpoch', 'initial']
+
+const checkFitOptions = (options: unknown): void => {
+  if (options === undefined) throw new HyperparameterError('fit', 'options', options, 'the options object { model, loss, optimizer, train, epochs, batchSize, key, ... }')
+  const o = ownOptions('fit', options, fitOptionNames)
+  const is = (field: string, ok: boolean, expected: string) => {
+    if (!ok) throw new HyperparameterError('fit', field, o[field], expected)
+  }
+  const has = (x: unknown, ...fns: string[]) => typeof x === 'object' && x !== null && fns.every((f) => typeof (x as Record<string, unknown>)[f] === 'function')
+  is('model', has(o.model, 'init', 'apply'), 'a layer { init, apply }')
+  is('loss', typeof o.loss === 'function', 'a loss (prediction, target) => { loss, grad }')
+  is('optimizer', has(o.optimizer, 'init', 'update'), 'a GradientTransformation { init, update }')
+  for (const f of ['onBatch', 'onEpoch'] as const) is(f, o[f] === undefined || typeof o[f] === 'function', 'a function')
+}
+
 export const fit = async <P extends Params, MS, S>(options: FitOptions<P, MS, S>): Promise<FitResult<P, MS>> => {
+  checkFitOptions(options)
   const { epochs, batchSize } = validate('fit', { epochs: ranges.positiveInteger, batchSize: ranges.positiveInteger }, { epochs: options.epochs, batchSize: options.batchSize })
   const { model, loss, optimizer, train, validation, key, backend = cpu } = options
   if (options.earlyStopping && !validation) throw new HyperparameterError('fit', 'earlyStopping', options.earlyStopping, 'a validation set as well')

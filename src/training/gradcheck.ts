@@ -6,7 +6,7 @@
  * |a − n| / max(|a| + |n|, floor) of CS231n.
  */
 import type { Params } from '../core/types.js'
-import { ranges, validate } from '../core/validate.js'
+import { ownOptions, ranges, validate } from '../core/validate.js'
 import { clone, dispose, read, readTree, scope } from '../tensor/ops.js'
 import { type Key, foldIn, key as makeKey, uniformValues } from '../tensor/random.js'
 import type { Tensor } from '../tensor/tensor.js'
@@ -42,6 +42,7 @@ export const gradCheck = async (
   params: Params,
   options: { readonly h?: number; readonly samples?: number; readonly key?: Key; readonly floor?: number } = {},
 ): Promise<GradCheckResult> => {
+  ownOptions('gradCheck', options, ['h', 'samples', 'key', 'floor'])
   const { h, samples, floor } = validate(
     'gradCheck',
     { h: ranges.positive, samples: ranges.positiveIntegerOrInfinity, floor: ranges.positive },
