@@ -47,7 +47,8 @@ const close = (x: number, y: number, tol: Tolerance): boolean => {
 /**
  * Compares two trees of numbers, arrays or host tensors: at every position
  * |actual − expected| ≤ atol + rtol·|expected|, ±∞ only equal to itself, NaN never close (with
- * `nanEqual`, close to NaN only). Returns the first mismatch.
+ * `nanEqual`, close to NaN only). Returns the first mismatch. A tolerance given in part is completed
+ * with `float32Tolerance`'s fields (`{ atol: 1e-3 }` keeps rtol 2e-4).
  *
  * @example
  * ```ts
@@ -56,7 +57,26 @@ const close = (x: number, y: number, tol: Tolerance): boolean => {
  * allClose([NaN, 1], [NaN, 1], { ...float32Tolerance, nanEqual: true }).ok   // true
  * ```
  */
-export const allClose = (actual: TreeLike<Leaf>, expected: TreeLike<Leaf>, tol: Tolerance = float32Tolerance): Comparison => {
+/**
+ * The tolerance a caller gave, completed with `float32Tolerance`'s fields; unknown names and values
+ * of the wrong kind are refused (a typo such as `atoll` must not pass every comparison or none).
+ */
+const toleranceOf = (given: Partial<Tolerance> | undefined): Tolerance => {
+  if (given === undefined) return float32Tolerance
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) throw new TypeError(`allClose: the tolerance must be an object { rtol?, atol?, nanEqual? }, got ${String(given)}`)
+  for (const k of Object.keys(given)) {
+    if (!['rtol', 'atol', 'nanEqual'].includes(k)) throw new TypeError(`allClose: unknown tolerance field ${JSON.stringify(k)}; the fields are rtol, atol, nanEqual`)
+  }
+  const tol = { ...float32Tolerance, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) } as Tolerance
+  for (const k of ['rtol', 'atol'] as const) {
+    if (typeof tol[k] !== 'number' || !(tol[k] >= 0)) throw new TypeError(`allClose: ${k} must be a number ≥ 0, got ${String(tol[k])}`)
+  }
+  if (tol.nanEqual !== undefined && typeof tol.nanEqual !== 'boolean') throw new TypeError(`allClose: nanEqual must be a boolean, got ${String(tol.nanEqual)}`)
+  return tol
+}
+
+export const allClose = (actual: TreeLike<Leaf>, expected: TreeLike<Leaf>, tolerance?: Partial<Tolerance>): Comparison => {
+  const tol = toleranceOf(tolerance)
   const d = tree.firstDifference(actual, expected)
   if (d) return { ok: false, path: d.path, index: -1, actual: NaN, expected: NaN, message: `structures differ at ${at(d.path)}: ${d.detail}` }
   const as = tree.leaves(actual)
@@ -76,7 +96,7 @@ export const allClose = (actual: TreeLike<Leaf>, expected: TreeLike<Leaf>, tol: 
       const y = e[i]!
       if (!close(x, y, tol)) {
         const nan = Number.isNaN(x) || Number.isNaN(y) ? (tol.nanEqual ? ', NaN only matches NaN' : ', NaN is a mismatch unless nanEqual') : ''
-        return { ok: false, path, index: i, actual: x, expected: y, message: `${at(path)}[${i}]: ${x} vs expected ${y} (rtol ${tol.rtol}, atol ${tol.atol}${nan})` }
+        return { ok: false, path, index: i, actual: x, expected: y, message: `${at(path)}${typeof as[j] === 'number' ? '' : `[${i}]`}: ${x} vs expected ${y} (rtol ${tol.rtol}, atol ${tol.atol}${nan})` }
       }
     }
   }
@@ -84,7 +104,7 @@ export const allClose = (actual: TreeLike<Leaf>, expected: TreeLike<Leaf>, tol: 
 }
 
 /** Throws with the first mismatch's message unless the trees are close. */
-export const assertAllClose = (actual: TreeLike<Leaf>, expected: TreeLike<Leaf>, tol: Tolerance = float32Tolerance): void => {
+export const assertAllClose = (actual: TreeLike<Leaf>, expected: TreeLike<Leaf>, tol?: Partial<Tolerance>): void => {
   const c = allClose(actual, expected, tol)
   if (!c.ok) throw new Error(`not close: ${c.message}`)
 }

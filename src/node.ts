@@ -56,7 +56,7 @@ const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /** `run/model.json` → the directory, and the pattern of `model.<n>.json` and of its temporary files. */
 const naming = (file: string) => {
-  if (typeof file !== 'string' || file === '' || basename(file) === '') throw new FluxionError(`checkpoint name must be a file path, got ${JSON.stringify(file)}`)
+  if (typeof file !== 'string' || file === '' || basename(file) === '' || /[\\/]$/.test(file)) throw new FluxionError(`checkpoint name must be a file path, got ${JSON.stringify(file)}`)
   const dir = dirname(file)
   const ext = extname(file)
   const stem = basename(file, ext)
@@ -88,7 +88,8 @@ export const listCheckpoints = async (file: string): Promise<CheckpointFile[]> =
   return (await entriesOf(dir))
     .flatMap((entry) => {
       const m = numbered.exec(entry)
-      return m ? [{ file: join(dir, entry), sequence: Number(m[1]) }] : []
+      // a sequence number past 2^53 is no name fluxion wrote: leave such a file alone
+      return m && Number.isSafeInteger(Number(m[1])) ? [{ file: join(dir, entry), sequence: Number(m[1]) }] : []
     })
     .sort((a, b) => b.sequence - a.sequence)
 }

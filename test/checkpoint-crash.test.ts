@@ -76,6 +76,7 @@ describe('checkpoint files survive SIGKILL at any moment', () => {
     const saveTimes: number[] = []
     const firstSaveTimes: number[] = []
     let verified = -1
+    let runsWithoutCompletedSave = 0
     for (let k = 0; k < kills; k++) {
       const first = verified + 1
       const lines: string[] = []
@@ -112,7 +113,10 @@ describe('checkpoint files survive SIGKILL at any moment', () => {
       const reported = saved.length > 0 ? saved[saved.length - 1]! : first - 1
       const entries = await readdir(join(dir, 'ckpt')).catch(() => [] as string[])
       if (entries.some((e) => e.includes('.tmp-'))) outcomes.midWrite++
-      expect(entries.filter((e) => /^model\.\d+\.json$/.test(e)).length).toBeLessThanOrEqual(writerKeep + 1)
+      // a completed save leaves `keep` files; each later kill between a rename and the clean-up after
+      // it can leave one more, until a save completes again
+      runsWithoutCompletedSave = saved.length > 0 ? 0 : runsWithoutCompletedSave + 1
+      expect(entries.filter((e) => /^model\.\d+\.json$/.test(e)).length).toBeLessThanOrEqual(writerKeep + 1 + runsWithoutCompletedSave)
       const loaded = await loadCheckpoint(file, opt, cpu, { onWarning: (m) => expect.fail(`no checkpoint may be torn, but: ${m}`) })
       if (loaded === undefined) {
         // killed before the very first checkpoint was renamed into place

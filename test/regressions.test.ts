@@ -2,9 +2,14 @@
  * Regression tests for the smaller reproductions of the hostile-user probe (issue 12, item 10) that
  * have no home of their own: each failed before its fix.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { type AnyTransformation, BackendError, HyperparameterError, Tensor, UnsupportedError, adam, adamw, add, chain, clipByGlobalNorm, createCpuBackend, dense, dispose, earlyStopping, earlyStoppingMonitor, evaluate, fit, fromArray, gradCheck, hostMatrix, injectHyperparams, key, lookahead, read, scope, sequential, sgd, softmaxCrossEntropy } from '../src/index.js'
 import { createGpuBackend } from '../src/gpu.js'
+import { listCheckpoints, loadCheckpoint, saveCheckpoint } from '../src/node.js'
+import { allClose } from '../laws/allclose.js'
 import { caught } from './helpers.js'
 
 describe('smaller reproductions of the probe', () => {
@@ -125,5 +130,42 @@ describe('fit, evaluate and gradCheck refuse unknown or mistyped options', () =>
     const p = { w: fromArray([1, 2], [2]) }
     await expect(gradCheck(() => fromArray([0], []), (x) => x, p, { step: 0.1 } as never)).rejects.toThrow('gradCheck: step = 0.1 is invalid; expected no such option; known options are h, samples, key, floor')
     dispose([params, state, p])
+  })
+})
+
+describe('second review of the trust work', () => {
+  it('allClose completes a partial tolerance and refuses unknown or mistyped fields', () => {
+    expect(allClose([1], [1], { atol: 1e-3 }).ok).toBe(true)
+    // rtol 2e-4 is kept: |Δ| = 3e-4 ≤ 0 + 2e-4·2, but 5e-4 is not
+    expect(allClose([1, 2.0003], [1, 2], { atol: 0 }).ok).toBe(true)
+    expect(allClose([1, 2.0005], [1, 2], { atol: 0 }).ok).toBe(false)
+    expect(() => allClose([1], [1], { atoll: 1 } as never)).toThrow('allClose: unknown tolerance field "atoll"; the fields are rtol, atol, nanEqual')
+    expect(() => allClose([1], [1], { rtol: 'x' } as never)).toThrow('allClose: rtol must be a number ≥ 0, got x')
+    expect(allClose({ a: 1 }, { a: 2 })).toMatchObject({ ok: false, message: expect.stringMatching(/^a: 1 vs expected 2 /) })
+  })
+
+  it('chain refuses what is not a transformation when it is built', () => {
+    const e = caught(() => chain(sgd({ learningRate: 0.1 }), 5 as never))
+    expect(e).toBeInstanceOf(HyperparameterError)
+    expect(e.message).toBe('chain: transforms[1] = 5 is invalid; expected a GradientTransformation { init, update }')
+  })
+
+  it('checkpoint names: a folder-like name is refused, a sequence number past 2^53 is left alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fluxion-ckpt-'))
+    try {
+      const opt = sgd({ learningRate: 0.1 })
+      const params = { w: fromArray([1], [1]) }
+      const state = opt.init(params)
+      await expect(saveCheckpoint(join(dir, 'o') + '/', { params, state, step: 1, transform: opt })).rejects.toThrow('checkpoint name must be a file path')
+      writeFileSync(join(dir, 'model.999999999999999999999.json'), 'not fluxion')
+      await saveCheckpoint(join(dir, 'model.json'), { params, state, step: 1, transform: opt })
+      await saveCheckpoint(join(dir, 'model.json'), { params, state, step: 2, transform: opt })
+      expect((await listCheckpoints(join(dir, 'model.json'))).map((c) => c.sequence)).toEqual([2, 1])
+      const loaded = await loadCheckpoint(join(dir, 'model.json'), opt)
+      expect(loaded?.step).toBe(2)
+      dispose([params, state, loaded?.params, loaded?.state])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -4,7 +4,7 @@
  * Reference: Optax `base.py` and `combine.py` (Babuschkin et al., 2020, "The DeepMind JAX Ecosystem").
  */
 import { checkOperands, defineElementwise, Tensor } from '../tensor/tensor.js'
-import { BackendError, StructureError } from '../errors.js'
+import { BackendError, HyperparameterError, StructureError } from '../errors.js'
 import * as tree from '../tree/index.js'
 import { elementwiseTree, frozen, paramsNeededBy, statelessTransformation, transformation } from './internal.js'
 import { tupleCodec } from './state.js'
@@ -84,7 +84,15 @@ const chainIdentity = (transforms: readonly AnyTransformation[]): { identity?: T
  * const [updates, next] = opt.update(grads, state, params)
  * ```
  */
-export const chain = <Ts extends readonly AnyTransformation[]>(...transforms: Ts): GradientTransformation<ChainState<Ts>> =>
+export const chain = <Ts extends readonly AnyTransformation[]>(...transforms: Ts): GradientTransformation<ChainState<Ts>> => {
+  transforms.forEach((t, i) => {
+    const ok = typeof t === 'object' && t !== null && typeof t.init === 'function' && typeof t.update === 'function'
+    if (!ok) throw new HyperparameterError('chain', `transforms[${i}]`, t, 'a GradientTransformation { init, update }')
+  })
+  return chainOf(transforms)
+}
+
+const chainOf = <Ts extends readonly AnyTransformation[]>(transforms: Ts): GradientTransformation<ChainState<Ts>> =>
   transformation<ChainState<Ts>>('chain', {
     init: (params: Params) => frozen(transforms.map((t) => t.init(params))) as unknown as ChainState<Ts>,
     update: (updates: Params, state: ChainState<Ts>, params?: Params, extra?: UpdateExtras) => {
