@@ -5,7 +5,7 @@
  */
 import * as t from 'io-ts'
 import { elementwise, scope } from '../tensor/ops.js'
-import { type ElementwiseOp, Tensor, adoptIntoParentScope, checkOperands, popScope, pushScope } from '../tensor/tensor.js'
+import { type ElementwiseOp, Tensor, adoptIntoParentScope, checkOperands, runInScope } from '../tensor/tensor.js'
 import { BackendError, MissingParamsError, StructureError, describeValue } from '../errors.js'
 import * as tree from '../tree/index.js'
 import { countCodec, emptyStateCodec } from './state.js'
@@ -80,16 +80,7 @@ export const frozen = <S extends object>(s: S): Readonly<S> => Object.freeze(s)
  * if `fn` had run without it. Unlike `scope`, nothing is released on success.
  */
 export const releasingOnError = <R>(fn: () => R): R => {
-  const created = pushScope()
-  let result: R
-  try {
-    result = fn()
-  } catch (e) {
-    popScope(created)
-    for (const x of created) if (x.backend.isLive(x)) x.backend.release(x)
-    throw e
-  }
-  popScope(created)
+  const { result, created } = runInScope(fn)
   adoptIntoParentScope([...created].filter((x) => x.backend.isLive(x)))
   return result
 }

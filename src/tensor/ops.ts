@@ -15,8 +15,8 @@ import {
   checkOperands,
   defineElementwise,
   readOf,
-  popScope,
-  pushScope,
+  releaseAll,
+  runInScope,
   shapeSize,
   untrack,
 } from './tensor.js'
@@ -293,20 +293,11 @@ export const dispose = (t: unknown, ...keep: readonly unknown[]): void => {
  * ```
  */
 export const scope = <R>(fn: () => R): R => {
-  const created = pushScope()
-  let result: R
-  try {
-    result = fn()
-  } catch (e) {
-    popScope(created)
-    for (const t of created) if (t.backend.isLive(t)) t.backend.release(t)
-    throw e
-  }
-  popScope(created)
+  const { result, created } = runInScope(fn)
   if (typeof (result as { then?: unknown })?.then === 'function') {
     // the refused promise may still reject later: swallow that, it is reported by this throw
     ;(result as unknown as Promise<unknown>).then(undefined, () => undefined)
-    for (const t of created) if (t.backend.isLive(t)) t.backend.release(t)
+    releaseAll(created)
     throw new UnsupportedError('scope: fn returned a Promise; scopes are synchronous')
   }
   const kept = new Set(tensorLeaves(result))

@@ -180,6 +180,28 @@ export const popScope = (s: Set<Tensor>): void => {
   if (top !== s) throw new FluxionError('scopes closed out of order')
 }
 
+/** @internal Releases every live tensor of a set. */
+export const releaseAll = (ts: Iterable<Tensor>): void => {
+  for (const t of ts) if (t.backend.isLive(t)) t.backend.release(t)
+}
+
+/**
+ * @internal Runs `fn` in a new scope and returns its result with the tensors it created; if `fn`
+ * throws, those are released and the error is rethrown unchanged.
+ */
+export const runInScope = <R>(fn: () => R): { readonly result: R; readonly created: Set<Tensor> } => {
+  const created = pushScope()
+  try {
+    const result = fn()
+    popScope(created)
+    return { result, created }
+  } catch (e) {
+    popScope(created)
+    releaseAll(created)
+    throw e
+  }
+}
+
 /** @internal Registers kept tensors with the enclosing scope, if any. */
 export const adoptIntoParentScope = (ts: Iterable<Tensor>): void => {
   const parent = scopeStack[scopeStack.length - 1]
