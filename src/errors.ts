@@ -63,7 +63,7 @@ export class TreeDepthError extends StructureError {
  * transformation), `'hyperparameters'` (same transformation, other hyperparameters, when asked to
  * refuse those) or `'missing'` (no checkpoint file that is whole).
  */
-export type CheckpointProblem = 'format' | 'legacy' | 'checksum' | 'transform' | 'hyperparameters' | 'missing'
+export type CheckpointProblem = 'format' | 'legacy' | 'checksum' | 'transform' | 'hyperparameters' | 'missing' | 'io'
 
 /** A saved state or checkpoint refused before anything was allocated; `problem` says why. */
 export class CheckpointError extends FluxionError {

@@ -66,12 +66,20 @@ const naming = (file: string) => {
   return { dir, name, numbered, temporary }
 }
 
+/** A file-system failure as a typed error naming the folder and Node's code (the original is its cause). */
+const ioError = (dir: string, what: string, e: unknown): CheckpointError => {
+  const code = (e as NodeJS.ErrnoException).code ?? 'an error'
+  const error = new CheckpointError('io', `cannot ${what} the checkpoint folder (${code}: ${(e as Error).message})`, dir)
+  Object.defineProperty(error, 'cause', { value: e })
+  return error
+}
+
 const entriesOf = async (dir: string): Promise<string[]> => {
   try {
     return await readdir(dir)
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw e
+    throw ioError(dir, 'read', e)
   }
 }
 
@@ -150,7 +158,9 @@ export const saveCheckpoint = async <S>(file: string, checkpoint: CheckpointToSa
   const text = JSON.stringify(json)
   const key = join(dir, basename(file))
   const run = async (): Promise<string> => {
-    await mkdir(dir, { recursive: true })
+    await mkdir(dir, { recursive: true }).catch((e: unknown) => {
+      throw ioError(dir, 'create', e)
+    })
     const existing = await listCheckpoints(file)
     const target = name((existing[0]?.sequence ?? 0) + 1)
     await writeDurably(target, text)

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { type AnyTransformation, BackendError, HyperparameterError, Tensor, UnsupportedError, adam, adamw, add, chain, clipByGlobalNorm, createCpuBackend, dense, dispose, earlyStopping, earlyStoppingMonitor, evaluate, fit, fromArray, gradCheck, hostMatrix, injectHyperparams, key, lookahead, read, scope, sequential, sgd, softmaxCrossEntropy } from '../src/index.js'
+import { type AnyTransformation, BackendError, CheckpointError, HyperparameterError, Tensor, UnsupportedError, adam, adamw, add, chain, clipByGlobalNorm, createCpuBackend, dense, dispose, earlyStopping, earlyStoppingMonitor, evaluate, fit, fromArray, gradCheck, hostMatrix, injectHyperparams, key, loadState, lookahead, read, saveState, scope, sequential, sgd, softmaxCrossEntropy } from '../src/index.js'
 import { createGpuBackend } from '../src/gpu.js'
 import { listCheckpoints, loadCheckpoint, saveCheckpoint } from '../src/node.js'
 import { allClose } from '../laws/allclose.js'
@@ -157,6 +157,12 @@ describe('second review of the trust work', () => {
       const params = { w: fromArray([1], [1]) }
       const state = opt.init(params)
       await expect(saveCheckpoint(join(dir, 'o') + '/', { params, state, step: 1, transform: opt })).rejects.toThrow('checkpoint name must be a file path')
+      // a folder that is a file: a typed error naming it, Node's error as the cause
+      writeFileSync(join(dir, 'plain'), 'x')
+      const io = await saveCheckpoint(join(dir, 'plain', 'model.json'), { params, state, step: 1, transform: opt }).catch((e: unknown) => e)
+      expect(io).toBeInstanceOf(CheckpointError)
+      expect(io).toMatchObject({ problem: 'io', message: expect.stringMatching(/plain: cannot create the checkpoint folder \((EEXIST|ENOTDIR): /) })
+      await expect(loadCheckpoint(join(dir, 'plain', 'model.json'), opt)).rejects.toMatchObject({ problem: 'io', message: expect.stringMatching(/cannot read the checkpoint folder \(ENOTDIR: /) })
       writeFileSync(join(dir, 'model.999999999999999999999.json'), 'not fluxion')
       await saveCheckpoint(join(dir, 'model.json'), { params, state, step: 1, transform: opt })
       await saveCheckpoint(join(dir, 'model.json'), { params, state, step: 2, transform: opt })
@@ -167,5 +173,17 @@ describe('second review of the trust work', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe('the state envelope holds only the fields its checksum covers', () => {
+  it('an extra top-level field is refused', async () => {
+    const opt = sgd({ learningRate: 0.1 })
+    const params = { w: fromArray([1], [1]) }
+    const state = opt.init(params)
+    const json = JSON.parse(JSON.stringify(await saveState(opt, state))) as Record<string, unknown>
+    expect(() => loadState(opt, { ...json, note: 'x' })).toThrow('the envelope has fields it does not define ("note"); it holds format, version, transform, checksum and state')
+    const loaded = loadState(opt, json)
+    dispose([params, state, loaded])
   })
 })

@@ -543,6 +543,9 @@ const openEnvelope = (
   if (typeof json.checksum !== 'string' || !checksumPattern.test(json.checksum)) throw new CheckpointError('format', `the envelope's checksum must be 'crc32:' and 8 hex digits, got ${JSON.stringify(json.checksum)?.slice(0, 40)}`)
   if (json.transform !== null && !isIdentity(json.transform)) throw new CheckpointError('format', "the envelope's transform must be null or { name, hyperparameters }")
   if (!Object.hasOwn(json, 'state')) throw new CheckpointError('format', 'the envelope has no state')
+  // every field of the envelope is covered by its checksum, so no other field may ride along
+  const extra = Object.keys(json).filter((k) => !['format', 'version', 'transform', 'checksum', 'state'].includes(k))
+  if (extra.length > 0) throw new CheckpointError('format', `the envelope has fields it does not define (${extra.map((k) => JSON.stringify(k)).join(', ')}); it holds format, version, transform, checksum and state`)
   const saved = json.transform
   const now = transform.identity ?? null
   if (saved !== null && now !== null && saved.name !== now.name) {
