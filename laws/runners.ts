@@ -91,6 +91,9 @@ export type TransformLaw =
   | 'scaleInvariance'
   | 'homogeneity'
   | 'additivity'
+  | 'compiledStep'
+  | 'compiledStepDonated'
+  | 'compiledState'
 
 /** Options of the transform-law runners. */
 export interface TransformLawOptions {

@@ -11,6 +11,8 @@ export * from './tensor/index.js'
 export type { EmptyState, GradientTransformation, HyperparameterJson, Params, ScalarOrSchedule, Schedule, TransformIdentity, UpdateExtras } from './core/types.js'
 export { applyUpdates, chain, identity, setToZero, stateless, zerosLikeTree } from './core/base.js'
 export type { AnyTransformation, ChainState, StateOf } from './core/base.js'
+export { compileStep, fusedTransformations } from './core/compile.js'
+export type { CompiledStep, CompileStepOptions } from './core/compile.js'
 export { ranges } from './core/validate.js'
 export {
   StateDecodeError,

@@ -19,7 +19,7 @@ import type { EmptyState, GradientTransformation, Params, TransformIdentity, Upd
  * const [u] = identity().update(grads, {})   // u === grads
  * ```
  */
-export const identity = (): GradientTransformation<EmptyState> => statelessTransformation('identity', (updates) => updates)
+export const identity = (): GradientTransformation<EmptyState> => statelessTransformation('identity', (updates) => updates, { fusion: { kind: 'identity' } })
 
 /**
  * The transformation that zeroes every update: u ↦ 0 (also NaN and ±∞ entries), keeping shapes and
@@ -114,9 +114,11 @@ const chainOf = <Ts extends readonly AnyTransformation[]>(transforms: Ts): Gradi
         throw new StructureError('', `chain of ${transforms.length} transformations got a state of ${Array.isArray(state) ? `length ${state.length}` : typeof state}`)
       }
     },
+    fusion: { kind: 'chain', members: transforms },
   })
 
-const applyOp = defineElementwise({ name: 'applyUpdates', inputs: ['p', 'u'], outputs: ['p + u'] })
+/** @internal The op of `applyUpdates` (also the last step of a compiled step's fused kernel). */
+export const applyOp = defineElementwise({ name: 'applyUpdates', inputs: ['p', 'u'], outputs: ['p + u'] })
 
 /**
  * New parameters θ + u (the updates already carry the sign and learning rate). Throws a

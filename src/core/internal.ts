@@ -9,6 +9,7 @@ import { type ElementwiseOp, Tensor, adoptIntoParentScope, checkOperands, runInS
 import { BackendError, MissingParamsError, StructureError, describeValue } from '../errors.js'
 import * as tree from '../tree/index.js'
 import { countCodec, emptyStateCodec } from './state.js'
+import { type FusionSpec, registerFusion } from './fusion.js'
 import type { EmptyState, GradientTransformation, Params, UpdateExtras } from './types.js'
 
 /** Names a tree in error messages, e.g. `['updates', updates]`. */
@@ -109,6 +110,18 @@ const requiredFields = (codec: t.Mixed | undefined): readonly (readonly [string,
 // other copies keep), with the name a MissingParamsError reports
 const paramsNeeded = new WeakMap<object, string>()
 
+// the check every update runs on its state, by update function: compileStep runs it too
+const stateChecks = new WeakMap<object, (state: unknown) => void>()
+
+const names = new WeakMap<object, string>()
+
+/** The name a transformation was built with (`'adam'` for an alias, `'scaleByAdam'`, `'chain'`), or `'transformation'` for a user-written one. */
+export const transformationName = (transform: { readonly update: object; readonly identity?: { readonly name: string } }): string =>
+  transform.identity?.name ?? names.get(transform.update) ?? 'transformation'
+
+/** Runs the state check of `transform`'s update (the one `update` itself runs first), if it has one. */
+export const checkStateOf = (transform: { readonly update: object }, state: unknown): void => stateChecks.get(transform.update)?.(state)
+
 /** The name of the transformation (or chain member) whose update needs the params, if any. */
 export const paramsNeededBy = (transform: { readonly update: object }): string | undefined => paramsNeeded.get(transform.update)
 
@@ -121,7 +134,7 @@ export const paramsNeededBy = (transform: { readonly update: object }): string |
  * tensor they allocated is released.
  */
 /** Freezes every record and array of a state, all the way down (tensors are immutable handles already). */
-const deepFreeze = <T>(value: T): T => {
+export const deepFreeze = <T>(value: T): T => {
   const go = (node: unknown): void => {
     if (!tree.isNode(node) || Object.isFrozen(node)) {
       // a frozen node may still hold unfrozen children built elsewhere: walk those too
@@ -142,6 +155,8 @@ export const transformation = <S>(
     readonly needsParams?: boolean | string | undefined
     /** Replaces the check that the state is an object with the fields its codec requires. */
     readonly checkState?: (state: unknown) => void
+    /** How it runs inside a compiled step (`compileStep`); unfused when absent. */
+    readonly fusion?: FusionSpec
   } = {},
 ): GradientTransformation<S> => {
   const fields = requiredFields(body.stateCodec)
@@ -163,6 +178,9 @@ export const transformation = <S>(
     return [u, deepFreeze(next)] as const
   }
   if (needs !== undefined) paramsNeeded.set(update, needs)
+  if (options.fusion) registerFusion(update, options.fusion)
+  stateChecks.set(update, checkState)
+  names.set(update, name)
   return frozen({ ...body, init: (params: Params) => deepFreeze(releasingOnError(() => body.init(params))), update })
 }
 
@@ -172,6 +190,6 @@ const emptyState: EmptyState = frozen({})
 export const statelessTransformation = (
   name: string,
   f: (updates: Params, params?: Params) => Params,
-  options: { readonly needsParams?: boolean } = {},
+  options: { readonly needsParams?: boolean; readonly fusion?: FusionSpec } = {},
 ): GradientTransformation<EmptyState> =>
   transformation(name, { init: () => emptyState, update: (updates: Params, state: EmptyState, params?: Params) => [f(updates, params), state] as const, stateCodec: emptyStateCodec }, options)

@@ -3,7 +3,7 @@
  * Each elementwise op is compiled once into a single fused loop over all of its outputs.
  */
 import { DisposedTensorError } from '../errors.js'
-import { type Backend, type ElementwiseOp, type Read, Tensor, readOf, shapeSize, track } from './tensor.js'
+import { type Backend, type Donation, type ElementwiseOp, type Read, Tensor, readOf, shapeSize, track } from './tensor.js'
 
 type Loop = (ins: readonly Float32Array[], outs: Float32Array[], scalars: readonly number[], n: number) => void
 
@@ -22,6 +22,28 @@ const compileLoop = (op: ElementwiseOp, reads: readonly Read[]): Loop => {
   lines.push('}')
   return new Function('__ins', '__outs', '__scalars', '__n', lines.join('\n')) as Loop
 }
+
+type ReduceLoop = (ins: readonly Float32Array[], scalars: readonly number[], n: number) => number[]
+
+/**
+ * The loop of `reduceElementwise`: each output's value is rounded to float32 (as storing it would)
+ * and summed in float64, so the sum equals `sum` of the stored output.
+ */
+const compileReduceLoop = (op: ElementwiseOp, reads: readonly Read[]): ReduceLoop => {
+  const lines: string[] = []
+  op.inputs.forEach((name, i) => lines.push(`const in_${name} = __ins[${i}];`))
+  op.scalars.forEach((name, i) => lines.push(`const ${name} = __scalars[${i}];`))
+  op.outputs.forEach((_, i) => lines.push(`let __s${i} = 0;`))
+  lines.push('for (let __i = 0; __i < __n; __i++) {')
+  op.inputs.forEach((name, k) => lines.push(`  const ${name} = ${readExpr(name, reads[k]!)};`))
+  op.lets.forEach(([name, expr]) => lines.push(`  const ${name} = ${expr};`))
+  op.outputs.forEach((expr, i) => lines.push(`  __s${i} += Math.fround(${expr});`))
+  lines.push('}')
+  lines.push(`return [${op.outputs.map((_, i) => `__s${i}`).join(', ')}];`)
+  return new Function('__ins', '__scalars', '__n', lines.join('\n')) as ReduceLoop
+}
+
+const readsKey = (reads: readonly Read[]): string => JSON.stringify(reads)
 
 /** [rows, cols] → [cols, rows]. */
 const transpose = (x: Float32Array, rows: number, cols: number): Float32Array => {
@@ -57,18 +79,24 @@ const gemm = (A: Float32Array, B: Float32Array, out: Float32Array, m: number, k:
   }
 }
 
-/** Bytes of released storage the cpu backend keeps for reuse (per backend). */
-const poolLimitBytes = 256 * 2 ** 20
+/** Bytes of released storage the cpu backend always may keep for reuse (per backend). */
+const poolFloorBytes = 256 * 2 ** 20
 
 /**
  * Creates an independent cpu backend (own live-handle count). Most code uses the shared `cpu`.
- * Released arrays are recycled for outputs of the same length (up to 256 MiB), so a training loop
- * that disposes its old params and state allocates nothing after its first steps; an op writes
- * every element of a recycled output, so no stale value survives.
+ * Released arrays are recycled for outputs of the same length, so a training loop that disposes
+ * its old params and state allocates nothing after its first steps; an op writes every element of
+ * a recycled output, so no stale value survives. The pool keeps up to 256 MiB, or as many bytes as
+ * the live tensors hold when that is more: a step that releases what it allocated (7 arrays of
+ * 40 MB for Adam at 1e7 parameters) always finds them again, with no fixed cap to fall off.
  */
 export const createCpuBackend = (name = 'cpu'): Backend => {
   const live = new Set<number>()
+  let liveBytes = 0
   const loops = new WeakMap<ElementwiseOp, Map<string, Loop>>()
+  const reduceLoops = new WeakMap<ElementwiseOp, Map<string, ReduceLoop>>()
+  // a layout object reused across calls (compileStep keeps one per leaf) skips the key's JSON
+  const loopsByReads = new WeakMap<ElementwiseOp, WeakMap<readonly Read[], Loop>>()
   const pool = new Map<number, Float32Array[]>()
   let pooledBytes = 0
   const allocate = (n: number): Float32Array => {
@@ -81,7 +109,7 @@ export const createCpuBackend = (name = 'cpu'): Backend => {
     return new Float32Array(n)
   }
   const recycle = (a: Float32Array) => {
-    if (a.length === 0 || pooledBytes + a.byteLength > poolLimitBytes) return
+    if (a.length === 0 || pooledBytes + a.byteLength > Math.max(poolFloorBytes, liveBytes)) return
     let free = pool.get(a.length)
     if (!free) pool.set(a.length, (free = []))
     free.push(a)
@@ -90,11 +118,33 @@ export const createCpuBackend = (name = 'cpu'): Backend => {
   const make = (shape: readonly number[], data: Float32Array): Tensor => {
     const t = new Tensor(backend, shape, data)
     live.add(t.id)
+    liveBytes += data.byteLength
     return track(t)
   }
   const data = (t: Tensor): Float32Array => t.storage as Float32Array
+  const loopFor = (op: ElementwiseOp, reads: readonly Read[]): Loop => {
+    let byObject = loopsByReads.get(op)
+    const hit = byObject?.get(reads)
+    if (hit) return hit
+    let byReads = loops.get(op)
+    if (!byReads) loops.set(op, (byReads = new Map()))
+    const key = readsKey(reads)
+    let loop = byReads.get(key)
+    if (!loop) byReads.set(key, (loop = compileLoop(op, reads)))
+    if (!byObject) loopsByReads.set(op, (byObject = new WeakMap()))
+    byObject.set(reads, loop)
+    return loop
+  }
+  /** Takes over the storage of a donated input: its handle is released, the array lives on. */
+  const takeOver = (t: Tensor, n: number): Float32Array => {
+    const d = data(t)
+    if (d.length !== n || !live.delete(t.id)) throw new DisposedTensorError('', t.id)
+    liveBytes -= d.byteLength
+    return d
+  }
   const backend: Backend = {
     name,
+    float64Intermediates: true,
     fromData: (values, shape) => {
       const n = shapeSize(shape)
       if (values.length !== n) throw new RangeError(`fromData: ${values.length} values for shape [${shape.join(', ')}]`)
@@ -103,16 +153,26 @@ export const createCpuBackend = (name = 'cpu'): Backend => {
       return make(shape, out)
     },
     fill: (shape, value) => make(shape, allocate(shapeSize(shape)).fill(value)),
-    elementwise: (op, inputs, scalars, layout) => {
-      let byReads = loops.get(op)
-      if (!byReads) loops.set(op, (byReads = new Map()))
-      const key = JSON.stringify(layout.reads)
-      let loop = byReads.get(key)
-      if (!loop) byReads.set(key, (loop = compileLoop(op, layout.reads)))
+    elementwise: (op, inputs, scalars, layout, donate?: Donation) => {
+      const loop = loopFor(op, layout.reads)
       const n = layout.size
-      const outs = op.outputs.map(() => allocate(n))
-      loop(inputs.map(data), outs, scalars, n)
+      const ins = inputs.map(data)
+      // the loop reads every input at i before it writes any output at i, so an output may
+      // overwrite an input read element for element (donation)
+      const outs = op.outputs.map((_, k) => {
+        const d = donate?.[k] ?? -1
+        return d >= 0 && layout.reads[d]!.kind === 'same' && live.has(inputs[d]!.id) ? takeOver(inputs[d]!, n) : allocate(n)
+      })
+      loop(ins, outs, scalars, n)
       return outs.map((o) => make(layout.shape, o))
+    },
+    reduceElementwise: (op, inputs, scalars, layout) => {
+      let byReads = reduceLoops.get(op)
+      if (!byReads) reduceLoops.set(op, (byReads = new Map()))
+      const key = readsKey(layout.reads)
+      let loop = byReads.get(key)
+      if (!loop) byReads.set(key, (loop = compileReduceLoop(op, layout.reads)))
+      return loop(inputs.map(data), scalars, layout.size).map((s) => make([], Float32Array.of(s)))
     },
     sumTo: (t, shape) => {
       const d = data(t)
@@ -160,12 +220,14 @@ export const createCpuBackend = (name = 'cpu'): Backend => {
     },
     release: (t) => {
       if (!live.delete(t.id)) throw new DisposedTensorError('', t.id)
+      liveBytes -= data(t).byteLength
       recycle(data(t))
     },
     isLive: (t) => live.has(t.id),
     liveCount: () => live.size,
     destroy: async () => {
       live.clear()
+      liveBytes = 0
       pool.clear()
       pooledBytes = 0
     },

@@ -1,5 +1,5 @@
 export { Tensor, defineElementwise, shapeSize } from './tensor.js'
-export type { Backend, Broadcast, DType, ElementwiseOp, Read } from './tensor.js'
+export type { Backend, Broadcast, Donation, DType, ElementwiseOp, Read } from './tensor.js'
 export { cpu, createCpuBackend } from './cpu.js'
 export * from './random.js'
 export * from './ops.js'

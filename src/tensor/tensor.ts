@@ -102,6 +102,14 @@ export const defineElementwise = (spec: {
 }
 
 /**
+ * Buffer donation for one `elementwise` call: entry k is the index of the input whose storage
+ * output k may take over (-1: a fresh output). A donated input must be read element for element
+ * (`same`), and becomes a released handle: the output reuses its memory where the backend can write
+ * in place (cpu), else the input is released after the call.
+ */
+export type Donation = readonly number[]
+
+/**
  * A place tensors live. Implementations: `cpu` (Float32Array) and the gpu.js backend. Operations
  * are synchronous and return handles at once; device work may be queued behind them. Reading back
  * is the one asynchronous point.
@@ -119,7 +127,20 @@ export interface Backend {
    * Runs an elementwise op. Inputs are already checked to be live and on this backend; `layout`
    * says the output shape and how each input is read (see `broadcastOperands`).
    */
-  elementwise(op: ElementwiseOp, inputs: readonly Tensor[], scalars: readonly number[], layout: Broadcast): Tensor[]
+  elementwise(op: ElementwiseOp, inputs: readonly Tensor[], scalars: readonly number[], layout: Broadcast, donate?: Donation): Tensor[]
+  /**
+   * Sums each output of `op` over all elements without storing the outputs (a reduction fused
+   * with the expression that feeds it): one tensor of shape `[]` per output, each the sum of the
+   * output's values as the backend would store them. Optional; where absent, `compileStep` runs the
+   * op and sums its outputs.
+   */
+  reduceElementwise?(op: ElementwiseOp, inputs: readonly Tensor[], scalars: readonly number[], layout: Broadcast): Tensor[]
+  /**
+   * True where elementwise expressions are evaluated in float64 and rounded to float32 only when
+   * stored (the cpu backend). A fused kernel then rounds the values an unfused chain would have
+   * stored, so that fused and unfused results agree bit for bit.
+   */
+  readonly float64Intermediates?: boolean
   /** Sum of all elements, as a tensor of shape `[]`. */
   sum(t: Tensor): Tensor
   /**

@@ -51,6 +51,8 @@ export const accumulator = <K extends string>(spec: {
   readonly op: ElementwiseOp
   /** The op's scalars at step t (1-based). */
   readonly scalars: (t: number) => readonly number[]
+  /** The op's scalars that do not depend on t (inlined by `compileStep`). */
+  readonly constants?: readonly string[]
 }): GradientTransformation<AccumulatorState<K>> =>
   transformation(spec.name, {
     init: (params: Params) => {
@@ -73,6 +75,22 @@ export const accumulator = <K extends string>(spec: {
       { count: countCodec, ...Object.fromEntries(spec.buffers.map((b) => [b, spec.nonNegative?.includes(b) ? nonNegativeParamsCodec : paramsCodec])) },
       `{ count, ${spec.buffers.join(', ')} }`,
     ),
+  }, {
+    fusion: {
+      kind: 'stage',
+      stage: {
+        name: spec.name,
+        op: spec.op,
+        sources: [{ from: 'updates' }, ...spec.buffers.map((name) => ({ from: 'buffer' as const, name }))],
+        sinks: [...spec.buffers.map((name) => ({ to: 'buffer' as const, name })), { to: 'updates' }],
+        buffers: spec.buffers,
+        ...(spec.constants ? { constants: spec.constants } : {}),
+        host: (state) => {
+          const t = checkCount(spec.name, state.count) + 1
+          return { scalars: spec.scalars(t), hostState: { count: t } }
+        },
+      },
+    },
   })
 
 export type { Tensor }

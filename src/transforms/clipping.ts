@@ -55,7 +55,12 @@ const clipBounds = (bounds: unknown): { readonly min: number; readonly max: numb
 export const clip = (bounds: number | ClipOptions): GradientTransformation<EmptyState> => {
   const { min, max } = clipBounds(bounds)
   if (min > max) throw new HyperparameterError('clip', 'max', max, `a number ≥ min (${min})`)
-  return statelessTransformation('clip', (updates) => mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(clipValueOp, [g!], [min, max], path))[0]!)
+  return statelessTransformation('clip', (updates) => mapLeaves([['updates', updates]], 1, ([g], path) => elementwise(clipValueOp, [g!], [min, max], path))[0]!, {
+    fusion: {
+      kind: 'stage',
+      stage: { name: 'clip', op: clipValueOp, sources: [{ from: 'updates' }], sinks: [{ to: 'updates' }], buffers: [], constants: ['lo', 'hi'], host: () => ({ scalars: [min, max], hostState: {} }) },
+    },
+  })
 }
 
 const sqrtOp = defineElementwise({ name: 'sqrt', inputs: ['x'], outputs: ['Math.sqrt(x)'] })
@@ -96,7 +101,7 @@ export const clipByNorm = (maxNorm: number): GradientTransformation<EmptyState> 
   const { maxNorm: v } = validate('clipByNorm', { maxNorm: ranges.nonNegative }, { maxNorm })
   return statelessTransformation('clipByNorm', (updates) =>
     mapLeaves([['updates', updates]], 1, ([g], path) => (g!.size === 0 ? [emptyLeaf(g!)] : scope(() => elementwise(clipNormOp, [g!, l2Norm(g!, path)], [v], path))))[0]!,
-  )
+  { fusion: normClipStage('clipByNorm', 'leaf', v) })
 }
 
 /**
@@ -119,8 +124,24 @@ export const clipByGlobalNorm = (maxNorm: number): GradientTransformation<EmptyS
       const n = globalNorm(updates)
       return mapLeaves([['updates', updates]], 1, ([g], path) => (g!.size === 0 ? [emptyLeaf(g!)] : elementwise(clipNormOp, [g!, n], [v], path)))[0]!
     })
-  })
+  }, { fusion: normClipStage('clipByGlobalNorm', 'global', v) })
 }
+
+/** The fused form of clipping by a norm of the incoming updates: a Σu² reduction, √, then `clipNormOp`. */
+const normClipStage = (name: string, scope: 'global' | 'leaf', v: number) =>
+  ({
+    kind: 'stage',
+    stage: {
+      name,
+      op: clipNormOp,
+      sources: [{ from: 'updates' }, { from: 'reduction', index: 0 }],
+      sinks: [{ to: 'updates' }],
+      buffers: [],
+      constants: ['v'],
+      reductions: [{ scope, finish: sqrtOp }],
+      host: () => ({ scalars: [v], hostState: {} }),
+    },
+  }) as const
 
 const blockRmsOp = defineElementwise({
   name: 'clipByBlockRms',

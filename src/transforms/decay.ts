@@ -28,6 +28,9 @@ const penaltyOp = defineElementwise({
   outputs: ['g + l1 * Math.sign(p) + l2 * p'],
 })
 
+// penaltyOp with l1 = 0: the same value (0 · sign(θ) = 0 for every finite θ), without the sign
+const l2Op = defineElementwise({ name: 'addL2Penalty', inputs: ['g', 'p'], scalars: ['l2'], outputs: ['g + l2 * p'] })
+
 /**
  * One transform adding l1·sign(θ) + l2·θ to the masked leaves; l1, l2 numbers or schedules, each
  * with the option name its errors use.
@@ -52,7 +55,29 @@ const penalty = (
       return [u!, frozen({ count: count + 1 })] as const
     },
     stateCodec: countStateCodec,
-  }, { needsParams: true })
+  }, {
+    needsParams: true,
+    fusion: {
+      kind: 'stage',
+      stage: {
+        name: transform,
+        // l1 = 0 (weight decay) is specialised when the kernel is built: no sign(θ) per element
+        op: typeof l1 === 'number' && l1 === 0 ? l2Op : penaltyOp,
+        sources: [{ from: 'updates' }, { from: 'params' }],
+        sinks: [{ to: 'updates' }],
+        buffers: [],
+        constants: [...(typeof l1 === 'number' && l1 !== 0 ? ['l1'] : []), ...(typeof l2 === 'number' ? ['l2'] : [])],
+        host: (state, grads, params) => {
+          const count = checkCount(transform, state.count)
+          const p = requireParams(transform, params)
+          const a = evaluate(transform, l1Field, l1, count)
+          const b = evaluate(transform, l2Field, l2, count)
+          const active = maskLeaves(transform, mask, grads, p)
+          return { scalars: typeof l1 === 'number' && l1 === 0 ? [b] : [a, b], hostState: { count: count + 1 }, active }
+        },
+      },
+    },
+  })
 
 /** Options of `addDecayedWeights`. */
 export interface AddDecayedWeightsOptions {

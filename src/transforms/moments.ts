@@ -72,6 +72,19 @@ export const trace = (options: TraceOptions = {}): GradientTransformation<TraceS
       return [u!, frozen({ trace: m! })] as const
     },
     stateCodec: t.strict({ trace: paramsCodec }, '{ trace }'),
+  }, {
+    fusion: {
+      kind: 'stage',
+      stage: {
+        name: 'trace',
+        op,
+        sources: [{ from: 'updates' }, { from: 'buffer', name: 'trace' }],
+        sinks: [{ to: 'buffer', name: 'trace' }, { to: 'updates' }],
+        buffers: ['trace'],
+        constants: ['decay'],
+        host: () => ({ scalars: [decay], hostState: {} }),
+      },
+    },
   })
 }
 

@@ -16,7 +16,7 @@ export const emaOp = defineElementwise({
 })
 
 export const rawEma = (decay: number, debias: boolean) =>
-  accumulator({ name: 'ema', buffers: ['ema'], op: emaOp, scalars: (t) => [decay, 1 - decay, debias ? 1 - decay ** t : 1] })
+  accumulator({ name: 'ema', buffers: ['ema'], op: emaOp, constants: ['decay', 'omd'], scalars: (t) => [decay, 1 - decay, debias ? 1 - decay ** t : 1] })
 
 const adamOp = defineElementwise({
   name: 'scaleByAdam',
@@ -40,6 +40,7 @@ export const rawAdam = (b1: number, b2: number, eps: number, epsRoot: number, ne
     buffers: ['mu', 'nu'],
     nonNegative: ['nu'],
     op: adamOp,
+    constants: ['b1', 'omb1', 'b2', 'omb2', 'nesterov', 'epsRoot', ...(epsOnUncorrected ? [] : ['eps'])],
     scalars: (t) => {
       const bc2 = 1 - b2 ** t
       return [b1, 1 - b1, b2, 1 - b2, 1 - b1 ** t, 1 - b1 ** (t + 1), nesterov ? 1 : 0, bc2, epsOnUncorrected ? eps / Math.sqrt(bc2) : eps, epsRoot]
@@ -67,6 +68,7 @@ export const rawAmsgrad = (b1: number, b2: number, eps: number, epsRoot: number,
     buffers: ['mu', 'nu', 'nuMax'],
     nonNegative: ['nu', 'nuMax'],
     op: amsgradOp,
+    constants: ['b1', 'omb1', 'b2', 'omb2', 'epsRoot', 'raw', ...(epsOnUncorrected ? [] : ['eps'])],
     scalars: (t) => {
       const bc2 = 1 - b2 ** t
       return [b1, 1 - b1, b2, 1 - b2, 1 - b1 ** t, bc2, epsOnUncorrected ? eps / Math.sqrt(bc2) : eps, epsRoot, rawMax ? 1 : 0]
@@ -93,6 +95,7 @@ export const rawAdamax = (b1: number, b2: number, eps: number, epsInMax: boolean
     buffers: ['mu', 'nu'],
     nonNegative: ['nu'],
     op: adamaxOp,
+    constants: ['b1', 'omb1', 'b2', 'epsIn', 'epsOut'],
     scalars: (t) => [b1, 1 - b1, b2, 1 - b1 ** t, epsInMax ? eps : 0, epsInMax ? 0 : eps],
   })
 
@@ -114,6 +117,7 @@ export const rawRms = (decay: number, epsIn: number, epsOut: number, initialScal
     nonNegative: ['nu'],
     initial: { nu: initialScale },
     op: rmsOp,
+    constants: ['decay', 'omd', 'epsIn', 'epsOut'],
     scalars: (t) => [decay, 1 - decay, biasCorrection ? 1 - decay ** t : 1, epsIn, epsOut],
   })
 
@@ -140,6 +144,7 @@ export const rawStddev = (decay: number, epsIn: number, epsOut: number, initialS
     nonNegative: ['nu'],
     initial: { nu: initialScale },
     op: stddevOp,
+    constants: ['decay', 'omd', 'epsIn', 'epsOut'],
     scalars: (t) => [decay, 1 - decay, biasCorrection ? 1 - decay ** t : 1, epsIn, epsOut],
   })
 
@@ -162,6 +167,7 @@ export const rawRss = (initialAccumulatorValue: number, epsIn: number, epsOut: n
     nonNegative: ['sumOfSquares'],
     initial: { sumOfSquares: initialAccumulatorValue },
     op: rssOp,
+    constants: ['epsIn', 'epsOut'],
     scalars: () => [epsIn, epsOut],
   })
 
@@ -180,7 +186,7 @@ const adadeltaOp = defineElementwise({
 
 /** AdaDelta; `useOldAccumulator` divides by E[g²] before this step's update (TensorFlow.js). */
 export const rawAdadelta = (rho: number, eps: number, useOldAccumulator: boolean) =>
-  accumulator({ name: 'scaleByAdadelta', buffers: ['eG', 'eX'], nonNegative: ['eG', 'eX'], op: adadeltaOp, scalars: () => [rho, 1 - rho, eps, useOldAccumulator ? 1 : 0] })
+  accumulator({ name: 'scaleByAdadelta', buffers: ['eG', 'eX'], nonNegative: ['eG', 'eX'], op: adadeltaOp, constants: ['rho', 'omr', 'eps', 'useOld'], scalars: () => [rho, 1 - rho, eps, useOldAccumulator ? 1 : 0] })
 
 const lionOp = defineElementwise({
   name: 'scaleByLion',
@@ -192,7 +198,7 @@ const lionOp = defineElementwise({
 })
 
 export const rawLion = (b1: number, b2: number) =>
-  accumulator({ name: 'scaleByLion', buffers: ['mu'], op: lionOp, scalars: () => [b1, 1 - b1, b2, 1 - b2] })
+  accumulator({ name: 'scaleByLion', buffers: ['mu'], op: lionOp, constants: ['b1', 'omb1', 'b2', 'omb2'], scalars: () => [b1, 1 - b1, b2, 1 - b2] })
 
 const radamOp = defineElementwise({
   name: 'scaleByRadam',
@@ -221,6 +227,7 @@ export const rawRadam = (b1: number, b2: number, eps: number, epsRoot: number, t
     buffers: ['mu', 'nu'],
     nonNegative: ['nu'],
     op: radamOp,
+    constants: ['b1', 'omb1', 'b2', 'omb2', 'eps', 'epsRoot'],
     scalars: (t) => {
       const { rectify, r } = radamRectification(b2, t, threshold)
       return [b1, 1 - b1, b2, 1 - b2, 1 - b1 ** t, 1 - b2 ** t, eps, epsRoot, rectify ? 1 : 0, r]

@@ -18,6 +18,24 @@ const scaleOp = defineElementwise({ name: 'scale', inputs: ['u'], scalars: ['s']
 
 const scaleTree = (updates: Params, s: number): Params => elementwiseTree(scaleOp, [['updates', updates]], [s])[0]!
 
+/** The fused form of a scaling by a host number `factor(state)`; `constant` when it never changes. */
+const scaleStage = (name: string, factor: (state: Readonly<Record<string, unknown>>) => { s: number; hostState: Readonly<Record<string, unknown>> }, constant: boolean) =>
+  ({
+    kind: 'stage',
+    stage: {
+      name,
+      op: scaleOp,
+      sources: [{ from: 'updates' }],
+      sinks: [{ to: 'updates' }],
+      buffers: [],
+      ...(constant ? { constants: ['s'] } : {}),
+      host: (state: Readonly<Record<string, unknown>>) => {
+        const { s, hostState } = factor(state)
+        return { scalars: [s], hostState }
+      },
+    },
+  }) as const
+
 /**
  * Multiplies every update by a constant: u ↦ s·u. Stateless.
  *
@@ -29,7 +47,7 @@ const scaleTree = (updates: Params, s: number): Params => elementwiseTree(scaleO
  */
 export const scale = (step: number): GradientTransformation<EmptyState> => {
   const { step: s } = validate('scale', { step: ranges.finite }, { step })
-  return statelessTransformation('scale', (updates) => scaleTree(updates, s))
+  return statelessTransformation('scale', (updates) => scaleTree(updates, s), { fusion: scaleStage('scale', () => ({ s, hostState: {} }), true) })
 }
 
 /** State of `scaleBySchedule` and `scaleByLearningRate`: the number of updates so far. */
@@ -56,6 +74,11 @@ export const scaleBySchedule = (schedule: Schedule): GradientTransformation<Scal
       return [scaleTree(updates, s), frozen({ count: count + 1 })] as const
     },
     stateCodec: countStateCodec,
+  }, {
+    fusion: scaleStage('scaleBySchedule', (state) => {
+      const count = checkCount('scaleBySchedule', state.count)
+      return { s: evaluate('scaleBySchedule', 'schedule', schedule, count, ranges.finite), hostState: { count: count + 1 } }
+    }, false),
   })
 }
 
@@ -93,5 +116,10 @@ export const scaleByLearningRate = (
       return [scaleTree(updates, sign * lr), frozen({ count: count + 1 })] as const
     },
     stateCodec: countStateCodec,
+  }, {
+    fusion: scaleStage('scaleByLearningRate', (state) => {
+      const count = checkCount('scaleByLearningRate', state.count)
+      return { s: sign * evaluate('scaleByLearningRate', 'learningRate', learningRate, count), hostState: { count: count + 1 } }
+    }, typeof learningRate === 'number'),
   })
 }

@@ -1,0 +1,119 @@
+/**
+ * Laws of the compiled step (`compileStep`): it computes what `update` + `applyUpdates` compute,
+ * leaves non-donated inputs alone, disposes donated ones, and leaks nothing.
+ */
+import { type AnyTransformation, type Backend, type Params, Tensor, applyUpdates, compileStep, dispose, readTree, tree } from '../../src/index.js'
+import type { Tree } from '../../src/index.js'
+import { type Tolerance, allClose } from '../allclose.js'
+import type { SequenceInput } from '../arbitraries.js'
+import { toDevice, toHost } from '../host.js'
+import { runTransform } from '../run.js'
+import type { LawResult } from './transform.js'
+
+const fail = (message: string): LawResult => ({ ok: false, path: '', index: -1, actual: NaN, expected: NaN, message })
+
+const tensorsOf = (x: unknown): Tensor[] => tree.leaves(x as Tree<unknown>).filter((t): t is Tensor => t instanceof Tensor)
+
+/** Two snapshots (`readTree` results) as data: tensors within `tol`, every other leaf exactly. */
+const sameData = (actual: unknown, expected: unknown, tol: Tolerance, what: string): LawResult => {
+  const d = tree.firstDifference(actual, expected)
+  if (d) return fail(`${what}: structure differs at ${d.path}: ${d.detail}`)
+  const as = tree.leaves(actual as Tree<unknown>)
+  const es = tree.leaves(expected as Tree<unknown>)
+  const paths = tree.paths(actual as Tree<unknown>)
+  for (let i = 0; i < as.length; i++) {
+    const x = as[i]
+    const y = es[i]
+    if (x instanceof Float32Array && y instanceof Float32Array) {
+      const c = allClose(x, y, tol)
+      if (!c.ok) return { ...c, path: paths[i]!, message: `${what} ${paths[i]}: ${c.message}` }
+    } else if (!Object.is(x, y)) return fail(`${what} ${paths[i]}: ${String(x)} vs ${String(y)}`)
+  }
+  return { ok: true }
+}
+
+/**
+ * The tolerance the compiled step meets against `update` + `applyUpdates`: bit for bit on a
+ * backend that evaluates in float64 and rounds where it stores (cpu: the fused kernel rounds where
+ * the unfused chain stores), else `tol` (float32 devices may contract or reorder operations). The
+ * same computation gives NaN in the same places, so NaN matches NaN (and nothing else).
+ */
+export const compiledTolerance = (backend: Backend, tol: Tolerance): Tolerance => (backend.float64Intermediates ? { rtol: 0, atol: 0, nanEqual: true } : { ...tol, nanEqual: true })
+
+/**
+ * The compiled step equals the unfused one: over the gradient sequence, `compileStep(t)` (with
+ * `donate`) gives the params `update` + `applyUpdates` give, step for step, and the same final
+ * state (compared as data: tensors within the tolerance, numbers exactly). After every call the
+ * donated inputs are disposed handles (with `donate`) or live and unchanged (without); at the end,
+ * once the results are disposed, the backend holds no more tensors than before.
+ */
+export const compiledStepMatches = async (t: AnyTransformation, input: SequenceInput, backend: Backend, donate: boolean, tol: Tolerance): Promise<LawResult> => {
+  const expected = await runTransform(t, input.params, input.grads, backend)
+  const before = backend.liveCount()
+  const step = compileStep(t, { donate })
+  let params: Params = toDevice(input.params, backend)
+  let state = t.init(params)
+  const tolerance = compiledTolerance(backend, tol)
+  let result: LawResult = { ok: true }
+  try {
+    for (let k = 0; k < input.grads.length && result.ok; k++) {
+      const g = toDevice(input.grads[k]!, backend)
+      const inputs = [...tensorsOf(params), ...tensorsOf(state)]
+      const snapshot = donate ? undefined : await readTree([params, state] as unknown as Tree<unknown>)
+      const [p2, s2] = step(params, g, state)
+      dispose(g)
+      const kept = new Set(tensorsOf([p2, s2]))
+      if (donate) {
+        const alive = inputs.find((x) => !kept.has(x) && backend.isLive(x))
+        if (alive) result = fail(`step ${k}: donated ${alive} is still live`)
+      } else {
+        const dead = inputs.find((x) => !backend.isLive(x))
+        if (dead) result = fail(`step ${k}: non-donated ${dead} was disposed`)
+        else {
+          const after = await readTree([params, state] as unknown as Tree<unknown>)
+          result = sameData(after, snapshot, { rtol: 0, atol: 0, nanEqual: true }, `step ${k}: a non-donated input changed:`)
+          dispose([params, state], [p2, s2])
+        }
+      }
+      params = p2
+      state = s2
+      if (result.ok) {
+        const c = allClose(await toHost(params), expected.params[k]!, tolerance)
+        if (!c.ok) result = { ...c, message: `step ${k}: compiled params differ from update + applyUpdates: ${c.message}` }
+      }
+    }
+  } finally {
+    dispose([params, state])
+  }
+  if (result.ok && backend.liveCount() !== before) result = fail(`the compiled step leaked ${backend.liveCount() - before} tensors`)
+  return result
+}
+
+/**
+ * The compiled step's state equals `update`'s after the same steps (tensors within the tolerance,
+ * host numbers exactly): what a run saves and resumes from is the same either way.
+ */
+export const compiledStateMatches = async (t: AnyTransformation, input: SequenceInput, backend: Backend, tol: Tolerance): Promise<LawResult> => {
+  const step = compileStep(t, { donate: true })
+  let pa: Params = toDevice(input.params, backend)
+  let sa = t.init(pa)
+  let pb: Params = toDevice(input.params, backend)
+  let sb = t.init(pb)
+  try {
+    for (const gh of input.grads) {
+      const g = toDevice(gh, backend)
+      const [u, next] = t.update(g, sa, pa)
+      const p2 = applyUpdates(pa, u)
+      dispose([u, sa, pa], [next, p2, g])
+      pa = p2
+      sa = next
+      ;[pb, sb] = step(pb, g, sb)
+      dispose(g, [pb, sb])
+    }
+    const a = await readTree(sa as unknown as Tree<unknown>)
+    const b = await readTree(sb as unknown as Tree<unknown>)
+    return sameData(b, a, compiledTolerance(backend, tol), 'compiled state vs update state at')
+  } finally {
+    dispose([pa, sa, pb, sb])
+  }
+}
