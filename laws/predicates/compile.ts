@@ -38,7 +38,7 @@ const sameData = (actual: unknown, expected: unknown, tol: Tolerance, what: stri
  * the unfused chain stores), else `tol` (float32 devices may contract or reorder operations). The
  * same computation gives NaN in the same places, so NaN matches NaN (and nothing else).
  */
-export const compiledTolerance = (backend: Backend, tol: Tolerance): Tolerance => (backend.float64Intermediates ? { rtol: 0, atol: 0, nanEqual: true } : { ...tol, nanEqual: true })
+export const compiledTolerance: (backend: Backend, tol: Tolerance) => Tolerance = (backend, tol) => (backend.float64Intermediates ? { rtol: 0, atol: 0, nanEqual: true } : { ...tol, nanEqual: true })
 
 /**
  * The compiled step equals the unfused one: over the gradient sequence, `compileStep(t)` (with

@@ -7,13 +7,12 @@
  * `jit(..., donate_argnums=...)`.
  */
 import { BackendError, HyperparameterError, ShapeError } from '../errors.js'
-import { scope } from '../tensor/ops.js'
-import { type Backend, type Broadcast, type Donation, type ElementwiseOp, type Read, Tensor, backendMismatch, defineElementwise } from '../tensor/tensor.js'
+import { type Backend, type Broadcast, type Donation, type ElementwiseOp, type Read, Tensor, adoptIntoParentScope, backendMismatch, defineElementwise, runInScope } from '../tensor/tensor.js'
 import * as tree from '../tree/index.js'
 import type { Structure } from '../tree/index.js'
 import { applyOp } from './base.js'
 import { type FusionStage, fusionOf } from './fusion.js'
-import { checkStateOf, checkUpdates, deepFreeze, leafRows, transformationName } from './internal.js'
+import { checkStateOf, checkUpdates, leafRows, transformationName } from './internal.js'
 import type { GradientTransformation, Params, UpdateExtras } from './types.js'
 import { ranges, validate } from './validate.js'
 
@@ -251,6 +250,31 @@ const extract = (s: Structure, x: unknown, out: unknown[]): boolean => {
   return true
 }
 
+/** Every tensor in a tree (arrays and plain objects), without paths or structure. */
+const collectTensors = (x: unknown, out: Tensor[]): Tensor[] => {
+  if (x instanceof Tensor) out.push(x)
+  else if (Array.isArray(x)) for (const c of x) collectTensors(c, out)
+  else if (tree.isNode(x)) for (const k of Object.keys(x)) collectTensors((x as Record<string, unknown>)[k], out)
+  return out
+}
+
+/** A frozen tree of `s`'s structure over `leaves` (every own key is data, `__proto__` included). */
+const build = (s: Structure, leaves: readonly unknown[]): unknown => {
+  let next = 0
+  const go = (x: Structure): unknown => {
+    if (x.kind === 'leaf') return leaves[next++]
+    if (x.kind === 'array') return Object.freeze(x.children.map(go))
+    const o: Record<string, unknown> = {}
+    for (let i = 0; i < x.keys.length; i++) {
+      const k = x.keys[i]!
+      if (k === '__proto__') Object.defineProperty(o, k, { value: go(x.children[i]!), enumerable: true, writable: true, configurable: true })
+      else o[k] = go(x.children[i]!)
+    }
+    return Object.freeze(o)
+  }
+  return go(s)
+}
+
 const sameShape = (a: readonly number[], b: readonly number[]) => a === b || (a.length === b.length && a.every((d, i) => d === b[i]))
 
 /** The leaves of `x` under `plan`, each a live tensor of the leaf's backend and shape, else undefined. */
@@ -287,7 +311,8 @@ const layoutsOf = (plan: Plan, k: Kernel): Broadcast[] => {
 type Segment = { readonly kind: 'fused'; readonly items: readonly Extract<Item, { kind: 'stage' }>[]; readonly last: boolean } | { readonly kind: 'opaque'; readonly item: Extract<Item, { kind: 'opaque' }> }
 
 /** Which transformations fuse (and the names `compileStep` reports for the others). */
-export const fusedTransformations = (transform: GradientTransformation<unknown>): { readonly fused: readonly string[]; readonly unfused: readonly string[] } => {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const fusedTransformations = (transform: GradientTransformation<any>): { readonly fused: readonly string[]; readonly unfused: readonly string[] } => {
   const items: Item[] = []
   resolve(transform, items)
   return {
@@ -364,14 +389,13 @@ export const compileStep = <S>(optimizer: GradientTransformation<S>, options: Co
       if (g && b && b.every((x) => x !== undefined)) return { plan, p, g, b: b as Tensor[][] }
     }
     // a new structure, or something wrong: the full checks throw the unfused errors
+    checkUpdates('compileStep', grads)
     const plan = buildPlan([['params', params], ['grads', grads], ...buffers])
     plans = [plan, ...plans].slice(0, 8)
     return { plan, p: leavesUnder(plan, params)!, g: leavesUnder(plan, grads)!, b: buffers.map(([, x]) => leavesUnder(plan, x)!) }
   }
 
   const step = <P extends Params>(params: P, grads: Params, state: S, extra?: UpdateExtras): readonly [P, S] => {
-    checkUpdates('compileStep', params)
-    checkUpdates('compileStep', grads)
     const itemStates: unknown[] = []
     collectStates(root, state, itemStates)
     // the buffers of every fused stage, named as the unfused errors name them
@@ -399,14 +423,14 @@ export const compileStep = <S>(optimizer: GradientTransformation<S>, options: Co
       }
     }
     const nextItemStates: unknown[] = []
-    const donatedState = donate ? tree.leaves(state as object).filter((x): x is Tensor => x instanceof Tensor) : []
+    const donatedState = donate ? collectTensors(state, []) : []
 
-    const [newParams, newState] = scope(() => {
+    const { result, created } = runInScope(() => {
       let u: Tensor[] = gradLeaves
       let outParams: Tensor[] | undefined
       segments.forEach((seg, si) => {
         if (seg.kind === 'opaque') {
-          const incoming = u === gradLeaves ? grads : (tree.unflatten(plan.structure, u) as Params)
+          const incoming = u === gradLeaves ? grads : (build(plan.structure, u) as Params)
           const [u2, s2] = seg.item.t.update(incoming, itemStates[seg.item.id], params, extra)
           const leaves = leavesUnder(plan, u2)
           if (!leaves) {
@@ -424,17 +448,22 @@ export const compileStep = <S>(optimizer: GradientTransformation<S>, options: Co
         seg.items.forEach((item, k) => {
           const st = item.stage
           const fields: Record<string, unknown> = { ...steps[k]!.hostState }
-          st.buffers.forEach((name, slot) => (fields[name] = tree.unflatten(plan.structure, out.buffers[k]![slot]!)))
-          nextItemStates[item.id] = st.buffers.length === 0 && Object.keys(fields).length === 0 ? itemStates[item.id] : deepFreeze(fields)
+          st.buffers.forEach((name, slot) => (fields[name] = build(plan.structure, out.buffers[k]![slot]!)))
+          nextItemStates[item.id] = st.buffers.length === 0 && Object.keys(fields).length === 0 ? itemStates[item.id] : Object.freeze(fields)
         })
         if (seg.last) outParams = out.updates
         else u = out.updates
       })
-      return [tree.unflatten(plan.structure, outParams!) as P, assembleState(root, state, nextItemStates) as S] as const
+      return [build(plan.structure, outParams!) as P, assembleState(root, state, nextItemStates) as S] as const
     })
+    // keep the results (they join the enclosing scope), release every intermediate
+    const [newParams, newState] = result
+    const kept = new Set<Tensor>(collectTensors(result, []))
+    for (const x of created) if (!kept.has(x) && x.backend.isLive(x)) x.backend.release(x)
+    adoptIntoParentScope([...kept].filter((x) => created.has(x)))
     if (donate) {
-      const kept = new Set<Tensor>(tree.leaves(newState as object).filter((x): x is Tensor => x instanceof Tensor))
-      for (const x of [...paramLeaves, ...donatedState]) if (!kept.has(x) && x.backend.isLive(x)) x.backend.release(x)
+      for (const x of paramLeaves) if (!kept.has(x) && x.backend.isLive(x)) x.backend.release(x)
+      for (const x of donatedState) if (!kept.has(x) && x.backend.isLive(x)) x.backend.release(x)
     }
     return [newParams, newState] as const
   }
@@ -476,9 +505,14 @@ export const compileStep = <S>(optimizer: GradientTransformation<S>, options: Co
       families.set(b, entry)
       return entry
     }
-    const activeOf = (j: number) => stages.map((_, k) => steps[k]!.active?.[j] ?? true)
-    const variantKey = (active: readonly boolean[]) => active.map((a) => (a ? '1' : '0')).join('')
+    const masked = steps.some((st) => st.active !== undefined)
+    const allActive = stages.map(() => true)
+    const activeOf = (j: number) => (masked ? stages.map((_, k) => steps[k]!.active?.[j] ?? true) : allActive)
+    const variantKey = (active: readonly boolean[]) => (masked ? active.map((a) => (a ? '1' : '0')).join('') : '')
+    let lastBackend: Backend | undefined
+    let lastKernels: Kernel[] | undefined
     const kernelsFor = (b: Backend, j: number): Kernel[] => {
+      if (!masked && b === lastBackend) return lastKernels!
       const fam = familyOf(b)
       const active = activeOf(j)
       const key = variantKey(active)
@@ -489,13 +523,20 @@ export const compileStep = <S>(optimizer: GradientTransformation<S>, options: Co
         ks.push(buildKernel(stages, active, fam.constants, stages.length, 'final', apply, exact))
         fam.byVariant.set(key, ks)
       }
+      lastBackend = b
+      lastKernels = ks
       return ks
     }
     const inputOf = (k: Kernel, j: number): Tensor[] =>
       k.inputs.map((r) =>
         r.kind === 'grads' ? u[j]! : r.kind === 'params' ? params[j]! : r.kind === 'buffer' ? buffers[r.stage]![r.slot]![j]! : reductions[r.stage]![r.index]![j]!,
       )
-    const scalarsOf = (k: Kernel): number[] => k.scalars.map(([s, i]) => steps[s]!.scalars[i]!)
+    const scalarCache = new Map<Kernel, number[]>()
+    const scalarsOf = (k: Kernel): number[] => {
+      let v = scalarCache.get(k)
+      if (!v) scalarCache.set(k, (v = k.scalars.map(([s, i]) => steps[s]!.scalars[i]!)))
+      return v
+    }
     // reductions, stage by stage (a later one may read an earlier one's value through its prefix)
     stages.forEach((st, k) => {
       ;(st.reductions ?? []).forEach((red, r) => {

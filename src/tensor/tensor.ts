@@ -26,7 +26,8 @@ export class Tensor {
   /** @internal use the backend's or `ops` constructors. */
   constructor(backend: Backend, shape: readonly number[], storage: unknown) {
     this.backend = backend
-    this.shape = Object.freeze([...shape])
+    // a frozen shape (another tensor's) is shared rather than copied
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape])
     this.size = shapeSize(shape)
     this.storage = storage
     Object.freeze(this)
