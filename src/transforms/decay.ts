@@ -40,8 +40,11 @@ const penalty = (
   [l1Field, l1]: readonly [string, ScalarOrSchedule],
   [l2Field, l2]: readonly [string, ScalarOrSchedule],
   mask: Mask | undefined,
-): GradientTransformation<DecayState> =>
-  transformation(transform, {
+): GradientTransformation<DecayState> => {
+  // l1 = 0 (weight decay) is specialised: no sign(θ) per element (the same values: 0 · sign(θ) = 0
+  // for finite θ, and an infinite or NaN θ makes l2 · θ infinite or NaN either way)
+  const noL1 = typeof l1 === 'number' && l1 === 0
+  return transformation(transform, {
     init: () => frozen({ count: 0 }),
     update: (updates: Params, state: DecayState, params?: Params) => {
       const count = checkCount(transform, state.count)
@@ -50,7 +53,7 @@ const penalty = (
       const b = evaluate(transform, l2Field, l2, count)
       const on = maskLeaves(transform, mask, updates, p)
       const [u] = mapLeaves([['updates', updates], ['params', p]], 1, ([g, w], path, j) =>
-        on[j] ? elementwise(penaltyOp, [g!, w!], [a, b], path) : [g!],
+        on[j] ? (noL1 ? elementwise(l2Op, [g!, w!], [b], path) : elementwise(penaltyOp, [g!, w!], [a, b], path)) : [g!],
       )
       return [u!, frozen({ count: count + 1 })] as const
     },
@@ -61,8 +64,7 @@ const penalty = (
       kind: 'stage',
       stage: {
         name: transform,
-        // l1 = 0 (weight decay) is specialised when the kernel is built: no sign(θ) per element
-        op: typeof l1 === 'number' && l1 === 0 ? l2Op : penaltyOp,
+        op: noL1 ? l2Op : penaltyOp,
         sources: [{ from: 'updates' }, { from: 'params' }],
         sinks: [{ to: 'updates' }],
         buffers: [],
@@ -73,11 +75,12 @@ const penalty = (
           const a = evaluate(transform, l1Field, l1, count)
           const b = evaluate(transform, l2Field, l2, count)
           const active = maskLeaves(transform, mask, grads, p)
-          return { scalars: typeof l1 === 'number' && l1 === 0 ? [b] : [a, b], hostState: { count: count + 1 }, active }
+          return { scalars: noL1 ? [b] : [a, b], hostState: { count: count + 1 }, active }
         },
       },
     },
   })
+}
 
 /** Options of `addDecayedWeights`. */
 export interface AddDecayedWeightsOptions {
