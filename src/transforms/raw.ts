@@ -21,12 +21,14 @@ export const rawEma = (decay: number, debias: boolean) =>
 const adamOp = defineElementwise({
   name: 'scaleByAdam',
   inputs: ['g', 'mu', 'nu'],
-  scalars: ['b1', 'omb1', 'b2', 'omb2', 'bc1', 'bc1next', 'nesterov', 'bc2', 'eps', 'epsRoot'],
+  // the bias corrections come in as reciprocals, 1 / (1 − βᵗ), computed on the host: two
+  // multiplications per element instead of two divisions
+  scalars: ['b1', 'omb1', 'b2', 'omb2', 'ibc1', 'ibc1next', 'nesterov', 'ibc2', 'eps', 'epsRoot'],
   lets: [
     ['mu1', 'b1 * mu + omb1 * g'],
     ['nu1', 'b2 * nu + omb2 * (g * g)'],
-    ['muHat', 'nesterov > 0 ? (b1 * mu1) / bc1next + (omb1 * g) / bc1 : mu1 / bc1'],
-    ['den', 'Math.sqrt(nu1 / bc2 + epsRoot) + eps'],
+    ['muHat', 'nesterov > 0 ? (b1 * mu1) * ibc1next + (omb1 * g) * ibc1 : mu1 * ibc1'],
+    ['den', 'Math.sqrt(nu1 * ibc2 + epsRoot) + eps'],
   ],
   // den = 0 only where ν = 0, i.e. every gradient so far was 0 and μ = 0 too: the update is 0, not 0/0;
   // a NaN or overflowed ν gives NaN, never 0 (docs/nonfinite.md)
@@ -43,7 +45,7 @@ export const rawAdam = (b1: number, b2: number, eps: number, epsRoot: number, ne
     constants: ['b1', 'omb1', 'b2', 'omb2', 'nesterov', 'epsRoot', ...(epsOnUncorrected ? [] : ['eps'])],
     scalars: (t) => {
       const bc2 = 1 - b2 ** t
-      return [b1, 1 - b1, b2, 1 - b2, 1 - b1 ** t, 1 - b1 ** (t + 1), nesterov ? 1 : 0, bc2, epsOnUncorrected ? eps / Math.sqrt(bc2) : eps, epsRoot]
+      return [b1, 1 - b1, b2, 1 - b2, 1 / (1 - b1 ** t), 1 / (1 - b1 ** (t + 1)), nesterov ? 1 : 0, 1 / bc2, epsOnUncorrected ? eps / Math.sqrt(bc2) : eps, epsRoot]
     },
   })
 
