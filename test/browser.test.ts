@@ -3,8 +3,11 @@
  * exactly as published (no stubs, no shims), run in headless Chromium on fluxion's cpu backend and on
  * gpu.js webgl2, webgpu (both on SwiftShader when there is no GPU) and webasm. The page runs the same
  * Adam trajectory on each, with a saveState / loadState round trip in the middle; Node checks every
- * backend against cpu and against a float64 Adam written here from the paper. A second page trains
- * the browser example (examples/browser) and must lower its loss.
+ * backend against cpu and against a float64 Adam written here from the paper. The same page takes
+ * one `applyIfFinite(adam)` step with a NaN gradient on each backend (where the skip is decided, and
+ * what happens to Adam's host step count), and overfills each gpu backend's kernel cache while an
+ * output of an evicted kernel stays live. A second page trains the browser example
+ * (examples/browser) and must lower its loss.
  *
  * Without Chromium (`apt-get install chromium` on Debian) the tests are skipped and reported as such,
  * unless FLUXION_REQUIRE_BROWSER=1 (CI), which turns that, and any backend the page cannot run, into
@@ -15,6 +18,7 @@ import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Tolerance, allClose, float32Tolerance } from '../laws/allclose.js'
+import { kernelCacheCapacity } from '../src/tensor/gpu.js'
 import { reportBackend } from './backend-report.js'
 import { type Bundle, type Served, bundleForBrowser, chromiumFlags, chromiumPath, haveChromium, launchChromium, serve, within } from './browser/harness.js'
 import type { BackendResult, BrowserTestApi, Trajectory, TrajectoryRequest } from './browser/protocol.js'
@@ -190,6 +194,45 @@ describe('in headless Chromium', () => {
       `${name.padEnd(6)} ran in ${r.ms.toFixed(0).padStart(5)} ms; max |Δ| vs cpu ${maxAbsDifference(r.trajectory, cpuRun.trajectory).toExponential(2)}, ` +
         `vs float64 ${maxAbsDifference(r.trajectory, reference).toExponential(2)}; save/load round trip exact`,
     )
+  })
+
+  /** The page's result for a backend that ran; skips (or fails, when the browser is required) otherwise. */
+  const ranOn = (name: string, ctx: { skip: (note?: string) => never }): Extract<BackendResult, { ran: true }> => {
+    const r = results.get(name)
+    if (r?.ran) return r
+    const why = r ? r.why : 'no result from the page'
+    if (required || (r && !r.unsupported)) throw new Error(`browser:${name} did not run in the page: ${why}`)
+    return ctx.skip(`browser:${name}: ${why}`)
+  }
+
+  // applyIfFinite decides a step on the host wherever readSync answers (cpu, webasm, and webgl2,
+  // whose textures read back synchronously); on webgpu only the device knows, and `update` is
+  // synchronous, so Adam's host counter advances on a skipped step there (docs/nonfinite.md)
+  const decidedOnDevice = (name: string) => name === 'webgpu'
+
+  it.skipIf(noChromium).for(pageBackends)('browser:%s: a skipped applyIfFinite(adam) step zeroes the updates and keeps the moments; the host step count stays, except on webgpu', (name, ctx) => {
+    const { skipped: s } = ranOn(name, ctx)
+    expect(s.readSync, `${name}: readSync answers`).toBe(!decidedOnDevice(name))
+    expect(s.totalNotfinite).toBe(1)
+    expect(s.updates.length).toBeGreaterThan(0)
+    expect(s.updates).toEqual(s.updates.map(() => 0))
+    expect(s.innerAfter.length).toBeGreaterThan(0)
+    expect(s.innerAfter, `${name}: μ and ν bit for bit`).toEqual(s.innerBefore)
+    expect(s.countBefore).toBe(1)
+    expect(s.countAfter, `${name}: Adam's count after the skipped step`).toBe(decidedOnDevice(name) ? s.countBefore + 1 : s.countBefore)
+  })
+
+  it.skipIf(noChromium).for(pageBackends.filter((b) => b !== 'cpu'))('browser:%s: the kernel cache stays bounded, and a live output of an evicted kernel still reads back', (name, ctx) => {
+    const k = ranOn(name, ctx).kernelCache
+    if (!k) throw new Error(`browser:${name} returned no kernel cache check`)
+    expect(k.capacity).toBe(kernelCacheCapacity[name])
+    expect(k.maxCached, 'the cache filled up and no further').toBe(k.capacity)
+    expect(k.read).toEqual(k.expected)
+    expect(k.readSync).toEqual(decidedOnDevice(name) ? null : k.expected)
+    // a device output (GL texture, WebGPU buffer) holds the kernel that made it; a host array does not
+    if (name === 'webasm') expect(k.waitingWhileLive).toBe(0)
+    else expect(k.waitingWhileLive).toBeGreaterThan(0)
+    expect(k.waitingAfter, 'evicted kernels destroyed once nothing needs them').toBe(0)
   })
 
   it.skipIf(noChromium)('the pages bundle the real src/index.ts and src/gpu.ts with gpu.js\'s browser build and without Dawn', () => {

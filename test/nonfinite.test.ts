@@ -295,8 +295,8 @@ describe.each(backends)('issue 12 regressions on $name', (backend) => {
     expect(allClose(await readTree(innerOf()[0].nu), before.nu, exact).ok).toBe(true)
     const counters = async () => [(await readTree(s.state.notfiniteCount))[0], (await readTree(s.state.lastFinite))[0], (await readTree(s.state.totalNotfinite))[0]]
     expect(await counters()).toEqual([1, 0, 1])
-    // where the flag can be read at once (cpu, webasm), the skipped step keeps the previous inner
-    // state whole, host step counters included; elsewhere (webgpu, webgl2) the host counters run
+    // where the flag can be read at once (cpu, webasm, webgl2), the skipped step keeps the previous
+    // inner state whole, host step counters included; on webgpu the host counters run
     // totalNotfinite steps ahead of the steps applied (docs/nonfinite.md)
     const probe = fromArray([0], [1], backend)
     const hostDecides = backend.readSync?.(probe) !== undefined

@@ -1,15 +1,17 @@
 /**
  * Regression tests for the smaller reproductions of the hostile-user probe (issue 12, item 10) that
- * have no home of their own: each failed before its fix.
+ * have no home of their own: each failed before its fix. Also guards for fixes of other items that
+ * the item's own tests do not pin down (item 4: an upload failing part-way through loading).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { type AnyTransformation, BackendError, CheckpointError, HyperparameterError, Tensor, UnsupportedError, adam, adamw, add, chain, clipByGlobalNorm, createCpuBackend, dense, dispose, earlyStopping, earlyStoppingMonitor, evaluate, fit, fromArray, gradCheck, hostMatrix, injectHyperparams, key, loadState, lookahead, read, saveState, scope, sequential, sgd, softmaxCrossEntropy } from '../src/index.js'
+import { type AnyTransformation, type Backend, BackendError, CheckpointError, HyperparameterError, Tensor, UnsupportedError, adam, adamw, add, chain, clipByGlobalNorm, createCpuBackend, decodeCheckpoint, dense, dispose, earlyStopping, earlyStoppingMonitor, encodeCheckpoint, evaluate, fit, fromArray, gradCheck, hostMatrix, huber, injectHyperparams, key, liveTensors, loadState, lookahead, meanSquaredError, read, saveState, scope, sequential, sgd, softmaxCrossEntropy } from '../src/index.js'
 import { createGpuBackend } from '../src/gpu.js'
+import { kernelCacheStats } from '../src/tensor/gpu.js'
 import { listCheckpoints, loadCheckpoint, saveCheckpoint } from '../src/node.js'
-import { allClose } from '../laws/allclose.js'
+import { allClose, float32Tolerance } from '../laws/allclose.js'
 import { caught } from './helpers.js'
 
 describe('smaller reproductions of the probe', () => {
@@ -48,6 +50,45 @@ describe('smaller reproductions of the probe', () => {
     await gpu.destroy()
     await expect(read(t)).rejects.toBeInstanceOf(UnsupportedError)
     await expect(read(t)).rejects.toThrow('backend gpu:webasm was destroyed')
+  })
+
+  it('huber compiles one kernel for every delta: a new delta adds nothing to a gpu backend\'s kernel cache, and the values are Huber\'s', async () => {
+    const gpu = await createGpuBackend({ mode: 'webasm' })
+    try {
+      // residuals r = p − y = [−3, −1.75, 0.5, −0.2, −0.25, 0.3, 0.25, 2, 3]: both branches for most δ, and |r| = δ
+      const ps = [-3, -1.25, -0.5, -0.2, 0, 0.3, 0.75, 1.5, 4]
+      const ys = [0, 0.5, -1, 0, 0.25, 0, 0.5, -0.5, 1]
+      const p = fromArray(ps, [3, 3], gpu)
+      const y = fromArray(ys, [3, 3], gpu)
+      // Huber 1964 in float64: ℓ(r) = ½r² for |r| ≤ δ, else δ(|r| − ½δ); ∂ℓ/∂p = r, else δ·sign(r); both over N = 9
+      const reference = (delta: number) => {
+        const r = ps.map((v, i) => v - ys[i]!)
+        return {
+          loss: Float64Array.of(r.reduce((sum, x) => sum + (Math.abs(x) <= delta ? 0.5 * x * x : delta * (Math.abs(x) - 0.5 * delta)), 0) / r.length),
+          grad: Float64Array.from(r, (x) => (Math.abs(x) <= delta ? x : delta * Math.sign(x)) / r.length),
+        }
+      }
+      const check = async (delta: number) => {
+        const { loss, grad } = huber({ delta })(p, y)
+        const got = { loss: await read(loss), grad: await read(grad) }
+        dispose([loss, grad])
+        const c = allClose(got, reference(delta), float32Tolerance)
+        expect(c.ok ? 'ok' : c.message, `huber({ delta: ${delta} })`).toBe('ok')
+      }
+      await check(0.5)
+      const afterFirst = kernelCacheStats(gpu)!
+      for (const delta of [2, 1, 0.1, 3.5, 1e-3]) {
+        await check(delta)
+        expect(kernelCacheStats(gpu), `kernels after huber({ delta: ${delta} })`).toEqual(afterFirst)
+      }
+      // the count does see a new op: another loss over the same shapes compiles its own kernels
+      dispose(meanSquaredError(p, y))
+      expect(kernelCacheStats(gpu)!.cached).toBeGreaterThan(afterFirst.cached)
+      dispose([p, y])
+      expect(liveTensors(gpu)).toBe(0)
+    } finally {
+      await gpu.destroy()
+    }
   })
 })
 
@@ -185,5 +226,85 @@ describe('the state envelope holds only the fields its checksum covers', () => {
     expect(() => loadState(opt, { ...json, note: 'x' })).toThrow('the envelope has fields it does not define ("note"); it holds format, version, transform, checksum and state')
     const loaded = loadState(opt, json)
     dispose([params, state, loaded])
+  })
+})
+
+describe('an upload that fails part-way releases everything uploaded before it (issue 12, item 4)', () => {
+  /** A fresh cpu backend whose `at`-th upload (`fromData`) throws `error`; everything else is the cpu backend's. */
+  const failingUpload = (at: number) => {
+    const base = createCpuBackend('cpu:uploads')
+    const error = new RangeError(`upload ${at}: out of device memory`)
+    let uploads = 0
+    const backend: Backend = {
+      ...base,
+      fromData: (data, shape) => {
+        if (++uploads === at) throw error
+        return base.fromData(data, shape)
+      },
+    }
+    return { backend, error, uploads: () => uploads }
+  }
+  const opt = adam({ learningRate: 0.1 })
+  /** Three params leaves and one Adam step on the cpu: the state holds μ and ν of each, 6 tensors. */
+  const trained = () => {
+    const params = { w: fromArray([1, -2, 3, 0.5], [2, 2]), b: fromArray([0.25, -1], [2]), s: fromArray([4], []) }
+    const [updates, state] = scope(() => opt.update(params, opt.init(params), params))
+    dispose(updates)
+    return { params, state }
+  }
+  const throughJson = <T>(x: T): unknown => JSON.parse(JSON.stringify(x))
+
+  /** Loads with an upload failing at each position in turn; each must rethrow it and leave nothing live. */
+  const failEverywhere = (uploadsNeeded: number, load: (b: Backend) => unknown) => {
+    const whole = failingUpload(Infinity)
+    dispose(load(whole.backend))
+    // the fixture uploads at least 4 tensors, so a failure at the 4th is part-way
+    expect(whole.uploads()).toBe(uploadsNeeded)
+    for (let at = 1; at <= uploadsNeeded; at++) {
+      const f = failingUpload(at)
+      const live = liveTensors(f.backend)
+      let thrown: unknown
+      try {
+        load(f.backend)
+      } catch (e) {
+        thrown = e
+      }
+      expect(thrown, `failing at upload ${at}`).toBe(f.error)
+      expect(f.uploads(), `no upload after the failing one (${at})`).toBe(at)
+      expect(liveTensors(f.backend), `tensors left live after failing at upload ${at}`).toBe(live)
+    }
+  }
+
+  it('loadState rethrows the upload\'s error and releases the tensors it had uploaded', async () => {
+    const { params, state } = trained()
+    const json = throughJson(await saveState(opt, state))
+    failEverywhere(6, (b) => loadState(opt, json, b))
+    dispose([params, state])
+  })
+
+  it('decodeCheckpoint does the same, across the params and the state (the 4th upload is the state\'s first)', async () => {
+    const { params, state } = trained()
+    const json = throughJson(await encodeCheckpoint(opt, { params, state, step: 1 }))
+    failEverywhere(9, (b) => {
+      const c = decodeCheckpoint(opt, json, b)
+      return [c.params, c.state]
+    })
+    dispose([params, state])
+  })
+
+  it('loadCheckpoint rethrows it too, without trying an older file, and leaves nothing live', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fluxion-ckpt-'))
+    try {
+      const { params, state } = trained()
+      await saveCheckpoint(join(dir, 'model.json'), { params, state, step: 1, transform: opt })
+      await saveCheckpoint(join(dir, 'model.json'), { params, state, step: 2, transform: opt })
+      dispose([params, state])
+      const f = failingUpload(4)
+      await expect(loadCheckpoint(join(dir, 'model.json'), opt, f.backend)).rejects.toBe(f.error)
+      expect(f.uploads()).toBe(4)
+      expect(liveTensors(f.backend)).toBe(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -8,6 +8,11 @@
  * `pipeline: true, immutable: true`, so each call owns a fresh output; releasing a tensor deletes its
  * buffer once every operation that reads it has been submitted.
  *
+ * Kernels are compiled per size and per elementwise op and layout, and kept in a least-recently-used
+ * cache of `kernelCacheCapacity[mode]` entries per backend. An evicted kernel is destroyed once no call
+ * queued on it is pending and no live tensor holds an output of it (a GL texture reads back through
+ * the kernel that made it); needed again, it is compiled again.
+ *
  * Nothing here is loaded until `createGpuBackend` is called: gpu.js (an optional peer dependency)
  * through a dynamic `import()` that bundlers resolve as usual, and Dawn (the optional `webgpu`
  * package) only in Node, only for `webgpu` mode, only when `navigator.gpu` is absent, through an
@@ -34,15 +39,31 @@ interface GpuStorage {
   readonly value: DeviceValue | Promise<DeviceValue>
   /** Settles once every operation queued so far that reads this tensor has been submitted. */
   readers: Promise<unknown> | undefined
+  /** The kernel whose output `value` is, held until the value is freed (absent for host arrays). */
+  readonly producer: CachedKernel | undefined
 }
 
-type Kernel = (...args: unknown[]) => DeviceValue | Promise<DeviceValue>
+// a gpu.js kernel run shortcut; `kernel` is the kernel object gpu.js lists in `GPU.kernels`
+type Kernel = ((...args: unknown[]) => DeviceValue | Promise<DeviceValue>) & { destroy?(): void; readonly kernel?: unknown }
+
+/**
+ * One compiled kernel in a backend's cache. `holds` counts what still needs the kernel alive: calls
+ * launched but not yet run (a webgpu call may wait behind pending inputs) and live outputs whose
+ * device value belongs to it (a GL texture reads back through the kernel that made it). An evicted
+ * kernel is destroyed when its holds reach 0.
+ */
+interface CachedKernel {
+  readonly run: Kernel
+  holds: number
+  evicted: boolean
+}
 
 interface GpuJs {
   GPU: {
     new (settings: { mode: string }): {
       createKernel(source: string, settings: Record<string, unknown>): Kernel
       destroy(): Promise<void> | void
+      readonly kernels?: unknown[]
     }
     isWebGPUAvailable(): Promise<boolean>
     isHeadlessGLSupported: boolean
@@ -79,6 +100,39 @@ const argumentTypes = (op: ElementwiseOp): Record<string, string> => {
 }
 
 let webgpuInstalledByUs = 0
+
+/**
+ * @internal The most compiled kernels one gpu backend keeps, by mode. Kernels are specialised per
+ * size and per elementwise op and layout, so an unbounded cache would grow with every distinct leaf
+ * size (each kernel holds a compiled shader or WebAssembly module and its buffers); past this many
+ * the least recently used one is dropped, destroyed once nothing pending or live needs it, and
+ * compiled again if it is needed again. 256 holds the kernels of an optimizer step over a model with
+ * a few dozen distinct leaf sizes; a model with more keeps correct results and bounded memory, but
+ * recompiles kernels on every step. `webasm` keeps 96: every webasm kernel owns a
+ * `WebAssembly.Memory`, and Chromium fits about 125 of them in a page (the 126th fails with "could
+ * not allocate memory"; a destroyed kernel's memory is reclaimed).
+ */
+export const kernelCacheCapacity: Readonly<Record<GpuMode, number>> = Object.freeze({ webgpu: 256, webgl2: 256, headlessgl: 256, webasm: 96, cpu: 256 })
+
+/** @internal What a gpu backend's kernel cache holds (see `kernelCacheStats`). */
+export interface KernelCacheStats {
+  /** The most kernels the cache holds (`kernelCacheCapacity` of the backend's mode). */
+  readonly capacity: number
+  /** Kernels in the cache, at most `capacity`. */
+  readonly cached: number
+  /** Evicted kernels not destroyed yet: a pending call or a live output still needs them. */
+  readonly waiting: number
+  /** Evicted kernels destroyed so far. */
+  readonly destroyed: number
+}
+
+const cacheStats = new WeakMap<Backend, () => KernelCacheStats>()
+
+/**
+ * @internal The kernel cache of a gpu backend, or undefined for a backend that is not a gpu.js
+ * backend. For tests; not part of the public API (not exported from `fluxion/gpu`).
+ */
+export const kernelCacheStats = (backend: Backend): KernelCacheStats | undefined => cacheStats.get(backend)?.()
 
 const runsInNode = (): boolean => typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string'
 
@@ -166,44 +220,89 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
   if (mode === 'webasm' && !GPU.isWebAssemblySupported) throw unavailable('WebAssembly is not supported')
 
   const gpu = new GPU({ mode })
+  const glMode = mode === 'webgl2' || mode === 'headlessgl'
+  const capacity = kernelCacheCapacity[mode]
   const live = new Set<number>()
-  const kernels = new Map<string, Kernel>()
+  // least recently used first: a hit moves its entry to the end
+  const kernels = new Map<string, CachedKernel>()
   const elementwiseIds = new WeakMap<ElementwiseOp, number>()
   let nextOpId = 0
   let destroyed = false
+  let waiting = 0
+  let destroyedKernels = 0
 
-  const kernel = (key: string, source: string, settings: Record<string, unknown>): Kernel => {
-    let k = kernels.get(key)
-    if (!k) {
-      k = gpu.createKernel(source, { pipeline: true, immutable: true, tactic: 'precision', ...settings })
-      kernels.set(key, k)
-    }
-    return k
+  const destroyKernel = (entry: CachedKernel) => {
+    waiting--
+    destroyedKernels++
+    entry.run.destroy?.()
+    // gpu.js's cpu-mode kernels do not leave the GPU's list of kernels when destroyed
+    const list = gpu.kernels
+    const i = list ? list.indexOf(entry.run.kernel) : -1
+    if (i !== -1) list!.splice(i, 1)
+  }
+  // gpu.destroy() destroys every kernel it still knows of, so none is destroyed after it
+  const letGo = (entry: CachedKernel) => {
+    if (--entry.holds === 0 && entry.evicted && !destroyed) destroyKernel(entry)
   }
 
-  const make = (shape: readonly number[], value: DeviceValue | Promise<DeviceValue>): Tensor => {
+  const kernel = (key: string, source: string, settings: Record<string, unknown>): CachedKernel => {
+    let entry = kernels.get(key)
+    if (entry) {
+      kernels.delete(key)
+    } else {
+      entry = { run: gpu.createKernel(source, { pipeline: true, immutable: true, tactic: 'precision', ...settings }), holds: 0, evicted: false }
+      if (kernels.size >= capacity) {
+        const [oldestKey, oldest] = kernels.entries().next().value!
+        kernels.delete(oldestKey)
+        oldest.evicted = true
+        waiting++
+        if (oldest.holds === 0) destroyKernel(oldest)
+      }
+    }
+    kernels.set(key, entry)
+    return entry
+  }
+
+  const make = (shape: readonly number[], value: DeviceValue | Promise<DeviceValue>, producer?: CachedKernel): Tensor => {
     if (isPromise(value)) value.catch(() => undefined) // surfaced by read(); avoid unhandled rejections
-    const storage: GpuStorage = { value, readers: undefined }
+    // a host array (webasm, cpu modes) does not need the kernel that made it
+    const holder = producer && (isPromise(value) || !(value instanceof Float32Array)) ? producer : undefined
+    if (holder) holder.holds++
+    const storage: GpuStorage = { value, readers: undefined, producer: holder }
     const t = new Tensor(backend, shape, storage)
     live.add(t.id)
     return track(t)
   }
   const storageOf = (t: Tensor): GpuStorage => t.storage as GpuStorage
 
-  /** Runs `k` once every input is available; registers the call as a reader of each input. */
-  const launch = (k: Kernel, inputs: readonly Tensor[], scalars: readonly number[]): DeviceValue | Promise<DeviceValue> => {
+  /**
+   * Runs `entry`'s kernel once every input is available and returns the output as a tensor;
+   * registers the call as a reader of each input, and holds the kernel until the call has run.
+   */
+  const launch = (shape: readonly number[], entry: CachedKernel, inputs: readonly Tensor[], args: readonly unknown[]): Tensor => {
     const values = inputs.map((t) => storageOf(t).value)
+    const k = entry.run
     let result: DeviceValue | Promise<DeviceValue>
-    if (values.some(isPromise)) result = Promise.all(values).then((vs) => k(...vs, ...scalars))
-    else result = k(...values, ...scalars)
+    entry.holds++
+    try {
+      if (values.some(isPromise)) result = Promise.all(values).then((vs) => k(...vs, ...args))
+      else result = k(...values, ...args)
+    } catch (e) {
+      letGo(entry)
+      throw e
+    }
+    const out = make(shape, result, entry)
     if (isPromise(result)) {
       const settled = result.then(() => undefined, () => undefined)
+      void settled.then(() => letGo(entry))
       for (const t of inputs) {
         const s = storageOf(t)
         s.readers = s.readers ? Promise.all([s.readers, settled]).then(() => undefined) : settled
       }
+    } else {
+      letGo(entry)
     }
-    return result
+    return out
   }
 
   const checkAlive = () => {
@@ -228,7 +327,7 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
           `for (let r = 0; r < this.constants.rows; r++) { ${combine('a[r * this.constants.cols + this.thread.x]')} } return s; }`
     const constants = r.kind === 'div' ? { inner: r.inner } : { rows: t.size / m, cols: m }
     const k = kernel(`${op}To/${r.kind}#${t.size}->${m}`, source, { output: [m], constants, argumentTypes: { a: 'Array' } })
-    return make(shape, launch(k, [t], []))
+    return launch(shape, k, [t], [])
   }
 
   const backend: Backend = {
@@ -240,14 +339,14 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
       const copy = Float32Array.from(values)
       if (mode === 'webasm' || mode === 'cpu' || n === 0) return make(shape, copy)
       const k = kernel(`upload#${n}`, 'function kernel(a) { return a[this.thread.x]; }', { output: [n], argumentTypes: { a: 'Array' } })
-      return make(shape, k(copy))
+      return launch(shape, k, [], [copy])
     },
     fill: (shape, value) => {
       checkAlive()
       return emptyOr(shape, () => {
         const n = shapeSize(shape)
         const k = kernel(`fill#${n}`, 'function kernel(v) { return v; }', { output: [n], argumentTypes: { v: 'Float' } })
-        return make(shape, k(value))
+        return launch(shape, k, [], [value])
       })
     },
     elementwise: (op, inputs, scalars, layout) => {
@@ -259,7 +358,7 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
       const readKey = JSON.stringify(reads)
       return op.outputs.map((_, i) => {
         const k = kernel(`${op.name}/${opId}/${i}#${n}/${readKey}`, kernelSource(op, i, reads), { output: [n], argumentTypes: argumentTypes(op) })
-        return make(shape, launch(k, inputs, scalars))
+        return launch(shape, k, inputs, scalars)
       })
     },
     sumTo: (t, shape) => reduceTo(t, shape, 'sum'),
@@ -276,7 +375,7 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
         'function kernel(a, b) { const i = Math.floor(this.thread.x / this.constants.n); const j = this.thread.x % this.constants.n; let s = 0.0; ' +
         `for (let p = 0; p < this.constants.k; p++) { s += a[${ai}] * b[${bi}]; } return s; }`
       const kern = kernel(`matmul/${ta}/${tb}#${m}x${k}x${n}`, source, { output: [m * n], constants: { m, n, k }, argumentTypes: { a: 'Array', b: 'Array' } })
-      return make([m, n], launch(kern, [a, b], []))
+      return launch([m, n], kern, [a, b], [])
     },
     sum: (t) => {
       checkAlive()
@@ -288,10 +387,9 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
         'function kernel(a) { let s = 0.0; const start = this.thread.x * this.constants.chunk; ' +
         'for (let j = 0; j < this.constants.chunk; j++) { const i = start + j; if (i < this.constants.n) { s += a[i]; } } return s; }'
       const stage1 = kernel(`sum1#${n}`, source, { output: [parts], constants: { chunk, n }, argumentTypes: { a: 'Array' } })
-      const partial = launch(stage1, [t], [])
+      const partialTensor = launch([parts], stage1, [t], [])
       const stage2 = kernel(`sum2#${parts}`, source, { output: [1], constants: { chunk: parts, n: parts }, argumentTypes: { a: 'Array' } })
-      const partialTensor = make([parts], partial)
-      const total = make([], launch(stage2, [partialTensor], []))
+      const total = launch([], stage2, [partialTensor], [])
       backend.release(partialTensor)
       return total
     },
@@ -307,7 +405,11 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
       checkAlive()
       if (!live.has(t.id)) throw new DisposedTensorError('', t.id)
       const v = storageOf(t).value
-      return v instanceof Float32Array ? v.slice() : undefined
+      if (v instanceof Float32Array) return v.slice()
+      // a settled GL texture reads back synchronously (readPixels); webgpu's toArray is a Promise
+      if (!glMode || isPromise(v)) return undefined
+      const arr = v.toArray() as Float32Array
+      return arr instanceof Float32Array ? arr.slice() : Float32Array.from(arr as ArrayLike<number>)
     },
     release: (t) => {
       checkAlive()
@@ -316,8 +418,15 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
       const free = (v: DeviceValue) => {
         if (!(v instanceof Float32Array)) v.delete?.()
       }
-      if (!isPromise(s.value) && s.readers === undefined) free(s.value)
-      else void Promise.all([s.value, s.readers]).then(([v]) => free(v), () => undefined)
+      const { producer } = s
+      if (!isPromise(s.value) && s.readers === undefined) {
+        free(s.value)
+        if (producer) letGo(producer)
+      } else {
+        void Promise.all([s.value, s.readers])
+          .then(([v]) => free(v), () => undefined)
+          .then(() => producer && letGo(producer))
+      }
     },
     isLive: (t) => {
       checkAlive() // a destroyed backend's tensors are not "disposed": say what happened
@@ -328,9 +437,12 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
       if (destroyed) return
       destroyed = true
       live.clear()
+      kernels.clear()
       await gpu.destroy()
       teardownNavigator()
     },
   }
-  return Object.freeze(backend)
+  Object.freeze(backend)
+  cacheStats.set(backend, () => ({ capacity, cached: kernels.size, waiting: destroyed ? 0 : waiting, destroyed: destroyedKernels }))
+  return backend
 }

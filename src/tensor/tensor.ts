@@ -159,8 +159,11 @@ export interface Backend {
   /** Copies the data back to the host (a fresh array the caller owns). */
   read(t: Tensor): Promise<Float32Array>
   /**
-   * Copies the data back at once when that needs no waiting (host memory: the cpu backend, gpu.js
-   * webasm and cpu modes), else undefined. Lets a wrapper decide on the host (`applyIfFinite`).
+   * Copies the data back at once when that can be done synchronously, else undefined: always on
+   * the cpu backend and gpu.js webasm and cpu modes (host memory); on gpu.js webgl2 and headlessgl
+   * once the tensor's value is settled (a synchronous texture read, which waits for the kernels
+   * that produce it); never on webgpu, whose reads are asynchronous. Lets a wrapper decide on the
+   * host (`applyIfFinite`).
    */
   readSync?(t: Tensor): Float32Array | undefined
   /** Releases a tensor's storage. Releasing twice throws `DisposedTensorError`. */

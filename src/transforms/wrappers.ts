@@ -243,17 +243,20 @@ const selectZeroOp = defineElementwise({ name: 'selectOrZero', inputs: ['ok', 'a
  * Skips non-finite steps. A step is non-finite when any entry of the incoming gradients, of the
  * updates `inner` returns, or of an inner state tensor the step produced is NaN or ±∞; the last
  * catches overflow inside the optimizer (a finite gradient of 1e30 makes Adam's ν infinite). On a
- * skipped step the returned updates are 0 and every tensor of the inner state keeps its old value
- * (selected on the device, so nothing is read back); `notfiniteCount` counts consecutive skips,
- * `totalNotfinite` all of them (read it to know how many steps were skipped), and after more than
- * `maxConsecutiveErrors` consecutive non-finite steps the step is applied anyway.
+ * skipped step the returned updates are 0 and every tensor of the inner state keeps its old value;
+ * `notfiniteCount` counts consecutive skips, `totalNotfinite` all of them (read it to know how many
+ * steps were skipped), and after more than `maxConsecutiveErrors` consecutive non-finite steps the
+ * step is applied anyway.
  *
- * Host numbers in the inner state (step counters such as Adam's `count`, which drive bias
- * corrections and schedules): where the step's flag can be read at once (cpu, gpu.js webasm and cpu
- * modes: `Backend.readSync`) a skipped step keeps the whole previous inner state, counters included,
- * as Optax does. Difference from Optax on webgpu and webgl2: the skip is decided on the device and
- * `update` is synchronous, so the host counters advance once per call there, and run
- * `totalNotfinite` steps ahead of the steps applied. A state whose structure changes
+ * Where the step's flag can be read at once (`Backend.readSync`: the cpu backend, gpu.js webasm and
+ * cpu modes, and webgl2 and headlessgl, whose textures read back synchronously), the skip is decided
+ * on the host from that one number, and a skipped step keeps the whole previous inner state, host
+ * numbers included (step counters such as Adam's `count`, which drive bias corrections and
+ * schedules), as Optax does. On webgl2 that read waits for the step's kernels to finish. The one
+ * difference from Optax is gpu.js webgpu, whose reads are asynchronous: there the skip is decided on
+ * the device (each state tensor selected there, nothing read back) and `update` is synchronous, so
+ * the host counters advance once per call, and run `totalNotfinite` steps ahead of the steps
+ * applied. A state whose structure changes
  * between steps (L-BFGS filling its memory) cannot be restored and throws UnsupportedError. The
  * counters are tensors of shape [] on the params' backend (the cpu for a tree without leaves).
  * Non-finite values are otherwise carried through to the params by every transform

@@ -1,11 +1,13 @@
 /**
  * The browser test's page: the real library, bundled for the browser, runs one Adam trajectory on
- * each backend asked for and a save / load round trip in the middle of it, and hands the numbers
- * back to Node, which checks them (test/browser.test.ts).
+ * each backend asked for and a save / load round trip in the middle of it, one `applyIfFinite(adam)`
+ * step with a NaN gradient, and (on gpu backends) more new kernels than the kernel cache holds, and
+ * hands the numbers back to Node, which checks them (test/browser.test.ts).
  */
-import { type Backend, type OptimizerState, type Tensor, UnsupportedError, adam, applyUpdates, cpu, dispose, fromArray, liveTensors, loadState, mul, readTree, saveState, scope, sub } from '../../src/index.js'
+import { type Backend, type OptimizerState, type Tensor, UnsupportedError, adam, applyIfFinite, applyUpdates, cpu, dispose, fromArray, full, liveTensors, loadState, mul, read, readTree, saveState, scope, sub, tree } from '../../src/index.js'
 import { createGpuBackend } from '../../src/gpu.js'
-import type { BackendResult, BrowserTestApi, Trajectory, TrajectoryRequest } from './protocol.js'
+import { kernelCacheStats } from '../../src/tensor/gpu.js'
+import type { BackendResult, BrowserTestApi, KernelCacheCheck, SkippedStep, Trajectory, TrajectoryRequest } from './protocol.js'
 
 type Leaves = Record<string, Tensor>
 
@@ -15,6 +17,64 @@ const upload = (values: Readonly<Record<string, readonly number[]>>, request: Tr
 const hostValues = async (params: Leaves): Promise<Record<string, number[]>> => {
   const host = (await readTree(params)) as Record<string, Float32Array>
   return Object.fromEntries(Object.entries(host).map(([name, v]) => [name, Array.from(v)]))
+}
+
+/** Every tensor of a tree, read back and flattened in leaf order. */
+const tensorValues = async (x: unknown): Promise<number[]> =>
+  tree.leaves((await readTree(x)) as tree.Tree<unknown>).flatMap((v) => (v instanceof Float32Array ? Array.from(v) : []))
+
+// one finite applyIfFinite(adam) step, then one with a NaN gradient entry
+const skippedStep = async (backend: Backend): Promise<SkippedStep> => {
+  const opt = applyIfFinite(adam({ learningRate: 0.1 }))
+  const probe = fromArray([1], [1], backend)
+  const readSync = backend.readSync?.(probe) !== undefined
+  const params = { w: fromArray([1, -2, 0.5], [3], backend) }
+  const s0 = opt.init(params)
+  const [u1, s1] = scope(() => opt.update({ w: fromArray([0.5, 1, -1], [3], backend) }, s0, params))
+  const [u2, s2] = scope(() => opt.update({ w: fromArray([0.5, Number.NaN, -1], [3], backend) }, s1, params))
+  const count = (s: typeof s0) => (s.inner[0] as { readonly count: number }).count
+  const result: SkippedStep = {
+    readSync,
+    countBefore: count(s1),
+    countAfter: count(s2),
+    totalNotfinite: (await read(s2.totalNotfinite))[0]!,
+    updates: await tensorValues(u2),
+    innerBefore: await tensorValues(s1.inner),
+    innerAfter: await tensorValues(s2.inner),
+  }
+  dispose([probe, params, s0, u1, s1, u2, s2])
+  return result
+}
+
+// more new kernels than the cache holds while an output of an evicted kernel stays live
+const kernelCacheCheck = async (backend: Backend): Promise<KernelCacheCheck> => {
+  const stats = () => kernelCacheStats(backend)!
+  const { capacity } = stats()
+  const n = 3 * capacity + 1 // a size nothing else on the page uses
+  const xs = Array.from({ length: n }, (_, i) => (i % 9) - 4)
+  const kept = scope(() => {
+    const x = fromArray(xs, [n], backend)
+    return mul(x, x)
+  })
+  let maxCached = stats().cached
+  for (let i = 1; i <= capacity + 10; i++) {
+    dispose(full([n + i], i, backend))
+    maxCached = Math.max(maxCached, stats().cached)
+  }
+  const waitingWhileLive = stats().waiting
+  const readBack = Array.from(await read(kept))
+  const sync = backend.readSync?.(kept)
+  dispose(kept)
+  for (let i = 0; i < 200 && stats().waiting > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  return {
+    capacity,
+    maxCached,
+    waitingWhileLive,
+    waitingAfter: stats().waiting,
+    expected: xs.map((v) => v * v),
+    read: readBack,
+    readSync: sync ? Array.from(sync) : null,
+  }
 }
 
 const runOn = async (backend: Backend, request: TrajectoryRequest): Promise<Omit<Extract<BackendResult, { ran: true }>, 'backend' | 'ran' | 'ms'>> => {
@@ -66,7 +126,9 @@ const runOn = async (backend: Backend, request: TrajectoryRequest): Promise<Omit
     dispose([p2, s2])
   }
   dispose([curvature, centre])
-  return { trajectory: trajectory as Trajectory, resumed: resumed as Trajectory, saved, resaved, liveBefore, liveAfter: liveTensors(backend) }
+  const skipped = await skippedStep(backend)
+  const kernelCache = backend === cpu ? undefined : await kernelCacheCheck(backend)
+  return { trajectory: trajectory as Trajectory, resumed: resumed as Trajectory, saved, resaved, liveBefore, liveAfter: liveTensors(backend), skipped, kernelCache }
 }
 
 const run = async (request: TrajectoryRequest): Promise<BackendResult[]> => {

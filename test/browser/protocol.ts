@@ -23,6 +23,40 @@ export interface TrajectoryRequest {
 /** Parameters after each step, leaf name → flat values (float32 values as JS numbers). */
 export type Trajectory = readonly Readonly<Record<string, readonly number[]>>[]
 
+/**
+ * One `applyIfFinite(adam)` step with a NaN gradient entry, after one finite step: what it kept.
+ * Adam's step counter is a host number (`state.inner[0].count`); the moments are tensors.
+ */
+export interface SkippedStep {
+  /** Whether `backend.readSync` returned the data of a settled tensor. */
+  readonly readSync: boolean
+  readonly countBefore: number
+  readonly countAfter: number
+  readonly totalNotfinite: number
+  /** The skipped step's updates (all 0 when skipped). */
+  readonly updates: readonly number[]
+  /** Every tensor of the inner state, flattened in leaf order, before and after the skipped step. */
+  readonly innerBefore: readonly number[]
+  readonly innerAfter: readonly number[]
+}
+
+/**
+ * A gpu backend's kernel cache under more new kernels than it holds, while a tensor made by one of
+ * the first kernels stays live (a GL texture reads back through the kernel that made it).
+ */
+export interface KernelCacheCheck {
+  readonly capacity: number
+  /** The most kernels the cache held at any point. */
+  readonly maxCached: number
+  /** Evicted kernels left waiting while the tensor was live, and after it was released and settled. */
+  readonly waitingWhileLive: number
+  readonly waitingAfter: number
+  /** The live tensor's data after the churn: what it should hold, `read`, and `readSync` (null when undefined). */
+  readonly expected: readonly number[]
+  readonly read: readonly number[]
+  readonly readSync: readonly number[] | null
+}
+
 export type BackendResult =
   | {
       readonly backend: string
@@ -37,6 +71,9 @@ export type BackendResult =
       /** Live tensors on the backend before and after both runs (everything disposed). */
       readonly liveBefore: number
       readonly liveAfter: number
+      readonly skipped: SkippedStep
+      /** Absent on the cpu backend, which has no kernels. */
+      readonly kernelCache?: KernelCacheCheck
       readonly ms: number
     }
   | { readonly backend: string; readonly ran: false; readonly unsupported: boolean; readonly why: string }
