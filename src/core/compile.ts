@@ -547,7 +547,7 @@ export const compileStep = <S>(optimizer: GradientTransformation<S>, options: Co
           const kern = kernelsFor(b, j)[k]!
           partial[j] = reduceSum(b, kern.op, inputOf(kern, j), scalarsOf(kern), layoutsOf(plan, kern)[j]!)
         }
-        const finish = (b: Backend, x: Tensor) => (red.finish ? b.elementwise(red.finish, [x], [], layout1)[0]! : x)
+        const finish = (b: Backend, x: Tensor) => (red.finish ? b.elementwise(red.finish, [x], red.finishScalars ?? [], layout1)[0]! : x)
         if (red.scope === 'leaf') {
           for (let j = 0; j < n; j++) if (partial[j]) reductions[k]![r]![j] = finish(plan.backends[j]!, partial[j]!)
           return

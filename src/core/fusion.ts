@@ -25,11 +25,13 @@ export type StageSink = { readonly to: 'updates' } | { readonly to: 'buffer'; re
 /**
  * A reduction of the updates a stage receives: Σ u² over every leaf (`global`) or over each leaf
  * (`leaf`), then `finish` (an op from the sum, a tensor of shape [], to the value the stage reads,
- * e.g. √) when given.
+ * e.g. a clip factor) when given.
  */
 export interface StageReduction {
   readonly scope: 'global' | 'leaf'
   readonly finish?: ElementwiseOp
+  /** The scalars of `finish`. */
+  readonly finishScalars?: readonly number[]
 }
 
 /** The host part of one step of a stage, computed before any device work. */

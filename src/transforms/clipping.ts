@@ -77,14 +77,26 @@ export const globalNorm = (t: Params): Tensor =>
     return elementwise(sqrtOp, [total])[0]!
   })
 
-// a norm that is NaN leaves g (and its NaN) as it is; an infinite one (±∞ in g, or a float32
-// overflow of ‖g‖²) makes the leaf NaN rather than the zeros g/∞ would give (docs/nonfinite.md)
-const clipNormOp = defineElementwise({
-  name: 'clipByNorm',
-  inputs: ['g', 'n'],
+// The clip factor from Σg²: v / n where n = √Σg² > v, else 1. A norm that is NaN leaves g (and its
+// NaN) as it is (factor 1); an infinite one (±∞ in g, or a float32 overflow of ‖g‖²) makes the leaf
+// NaN rather than the zeros g/∞ would give (docs/nonfinite.md). Computed once per norm, so the
+// per-element work is one multiplication.
+const clipFactorOp = defineElementwise({
+  name: 'clipFactor',
+  inputs: ['ss'],
   scalars: ['v'],
-  outputs: [`n > v ? ${nanUnlessFinite('n', '(g / n) * v')} : g`],
+  lets: [['n', 'Math.sqrt(ss)']],
+  outputs: [`n > v ? ${nanUnlessFinite('n', 'v / n')} : 1`],
 })
+const clipScaleOp = defineElementwise({ name: 'clipByNorm', inputs: ['g', 'f'], outputs: ['g * f'] })
+
+/** Σ over leaves of ‖leaf‖², summed in leaf order, a tensor of shape []. */
+const globalSumOfSquares = (t: Params): Tensor =>
+  scope(() => {
+    const parts = tree.leaves(t).map((x) => sumOfSquares(x))
+    if (parts.length === 0) throw new ShapeError('', 'globalNorm of a tree without leaves')
+    return parts.slice(1).reduce((acc, p) => add(acc, p), parts[0]!)
+  })
 
 /**
  * Clipping by norm, per leaf: if ‖g‖ > v then g ← (g / ‖g‖) v. The direction is preserved and the
@@ -100,7 +112,9 @@ const clipNormOp = defineElementwise({
 export const clipByNorm = (maxNorm: number): GradientTransformation<EmptyState> => {
   const { maxNorm: v } = validate('clipByNorm', { maxNorm: ranges.nonNegative }, { maxNorm })
   return statelessTransformation('clipByNorm', (updates) =>
-    mapLeaves([['updates', updates]], 1, ([g], path) => (g!.size === 0 ? [emptyLeaf(g!)] : scope(() => elementwise(clipNormOp, [g!, l2Norm(g!, path)], [v], path))))[0]!,
+    mapLeaves([['updates', updates]], 1, ([g], path) =>
+      g!.size === 0 ? [emptyLeaf(g!)] : scope(() => elementwise(clipScaleOp, [g!, elementwise(clipFactorOp, [sumOfSquares(g!)], [v], path)[0]!], [], path)),
+    )[0]!,
   { fusion: normClipStage('clipByNorm', 'leaf', v) })
 }
 
@@ -121,8 +135,8 @@ export const clipByGlobalNorm = (maxNorm: number): GradientTransformation<EmptyS
     const { rows } = leafRows([['updates', updates]])
     if (rows.length === 0) return updates
     return scope(() => {
-      const n = globalNorm(updates)
-      return mapLeaves([['updates', updates]], 1, ([g], path) => (g!.size === 0 ? [emptyLeaf(g!)] : elementwise(clipNormOp, [g!, n], [v], path)))[0]!
+      const f = elementwise(clipFactorOp, [globalSumOfSquares(updates)], [v])[0]!
+      return mapLeaves([['updates', updates]], 1, ([g], path) => (g!.size === 0 ? [emptyLeaf(g!)] : elementwise(clipScaleOp, [g!, f], [], path)))[0]!
     })
   }, { fusion: normClipStage('clipByGlobalNorm', 'global', v) })
 }
@@ -133,13 +147,12 @@ const normClipStage = (name: string, scope: 'global' | 'leaf', v: number) =>
     kind: 'stage',
     stage: {
       name,
-      op: clipNormOp,
+      op: clipScaleOp,
       sources: [{ from: 'updates' }, { from: 'reduction', index: 0 }],
       sinks: [{ to: 'updates' }],
       buffers: [],
-      constants: ['v'],
-      reductions: [{ scope, finish: sqrtOp }],
-      host: () => ({ scalars: [v], hostState: {} }),
+      reductions: [{ scope, finish: clipFactorOp, finishScalars: [v] }],
+      host: () => ({ scalars: [], hostState: {} }),
     },
   }) as const
 
