@@ -82,12 +82,15 @@ const readExpr = (name: string, r: Read): string =>
       ? r.size === 1 ? `in_${name}[0]` : `in_${name}[this.thread.x % ${r.size}]`
       : `in_${name}[Math.floor(this.thread.x / ${r.inner})]`
 
+// kernels compute in float32 already: rounding to float32 (the cpu loop's Math.fround) is the identity
+const float32 = (e: string): string => e.replace(/Math\.fround\(/g, '(')
+
 const kernelSource = (op: ElementwiseOp, output: number, reads: readonly Read[]): string => {
   const params = [...op.inputs.map((n) => `in_${n}`), ...op.scalars].join(', ')
   const body = [
     ...op.inputs.map((n, k) => `const ${n} = ${readExpr(n, reads[k]!)};`),
-    ...op.lets.map(([n, e]) => `const ${n} = ${e};`),
-    `return ${op.outputs[output]};`,
+    ...op.lets.map(([n, e]) => `const ${n} = ${float32(e)};`),
+    `return ${float32(op.outputs[output]!)};`,
   ]
   return `function kernel(${params}) { ${body.join(' ')} }`
 }

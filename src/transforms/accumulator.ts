@@ -16,13 +16,14 @@ import type { ElementwiseOp, Tensor } from '../tensor/tensor.js'
  * second moment, a norm) is finite, and NaN where `x` is NaN or ±∞, so that neither a NaN nor an
  * overflowed state becomes a silent 0 (μ/√∞ is 0 and would freeze the coordinate). The test is on
  * the data, not on the divisor: a divisor that is infinite because of a hyperparameter (a clipping
- * threshold of 1e-320) still scales to 0. The bound is float32's largest value even where the cpu
- * loop holds `x` in float64, so an `x` that will be stored as ∞ counts as ∞ on every backend. A
- * comparison with NaN is false, so NaN takes the second branch, whose (x − x)/(x − x) is NaN for a
- * finite x (0/0), for ±∞ and for NaN. No `isNaN`: the gpu.js backends compile these strings to WGSL
- * and GLSL, which have none.
+ * threshold of 1e-320) still scales to 0. Spelled without a branch: e · (x′ − x′ + 1) with
+ * x′ = float32(x), which is e · 1 = e (exactly, −0 included) for a finite x′ and e · NaN = NaN for
+ * x′ = ±∞ or NaN. Rounding to float32 first makes an `x` that the cpu loop holds in float64 beyond
+ * float32's range (it will be stored as ∞) count as ∞ on every backend; the gpu.js backends, which
+ * compute in float32 already, drop the `Math.fround`. No `isNaN`: these strings also compile to
+ * WGSL and GLSL, which have none.
  */
-export const nanUnlessFinite = (x: string, e: string): string => `(Math.abs(${x}) <= 3.4028234e38 ? (${e}) : ((${x}) - (${x})) / ((${x}) - (${x})))`
+export const nanUnlessFinite = (x: string, e: string): string => `((${e}) * (Math.fround(${x}) - Math.fround(${x}) + 1.0))`
 
 /**
  * `e` for an adaptive denominator `den` ≥ 0, except where `den` is exactly 0, which happens only
