@@ -186,6 +186,23 @@ describe.each(backends.map((b) => [b.name, b] as const))('compileStep [%s]', (_,
     dispose([q, n2, p1, s1, u, n1])
   })
 
+  it('with donation, a tensor an unfused member keeps in its state is not overwritten', async () => {
+    // a user-written transformation that remembers the params it saw (the same tensor objects)
+    const remember: AnyTransformation = {
+      init: () => ({ seen: null }),
+      update: (u: Params, _s: unknown, p?: Params) => [u, { seen: p }] as const,
+    }
+    const opt = chain(scaleByAdam(), remember, scaleByLearningRate(0.1))
+    const params = twoLeaves(b)
+    const before = await host(params)
+    const state = opt.init(params)
+    const [q, s2] = compileStep(opt, { donate: true })(params, gradsOf(b), state)
+    const seen = (s2 as unknown as readonly [unknown, { seen: Params }, unknown])[1].seen
+    expect(tree.leaves(seen).every((x) => b.isLive(x as Tensor))).toBe(true)
+    expect(allClose(await host(seen), before, { rtol: 0, atol: 0 }).ok).toBe(true)
+    dispose([q, s2])
+  })
+
   it('keeps one plan per tree structure: alternating structures stay correct', async () => {
     const opt = sgd({ learningRate: 0.5 })
     const step = compileStep(opt)

@@ -439,6 +439,9 @@ export const compileStep = <S>(optimizer: GradientTransformation<S>, options: Co
           }
           u = leaves
           nextItemStates[seg.item.id] = s2
+          // a tensor an unfused member handed on (in its updates or its state, e.g. a param it keeps)
+          // must not be overwritten by a later in-place kernel
+          if (donate) for (const x of collectTensors([u2, s2], [])) (aliased ??= new Set()).add(x)
           return
         }
         const stages = seg.items.map((i) => i.stage)
