@@ -18,6 +18,7 @@ import {
   adamw,
   amsgrad,
   applyUpdates,
+  compileStep,
   dispose,
   lamb,
   lars,
@@ -71,10 +72,18 @@ const problems: readonly (readonly [Objective, Record<string, number[]>])[] = [
   [rosenbrock(1, [0, 0]), { x: [1], y: [1] }],
 ]
 
-const minimise = async (objective: Objective, opt: AnyTransformation, steps: number, backend: Backend) => {
+/** Runs `steps` steps, through `update` + `applyUpdates` or through `compileStep(opt, { donate: true })`. */
+const minimise = async (objective: Objective, opt: AnyTransformation, steps: number, backend: Backend, compiled: boolean) => {
   let params: Params = objective.init(backend)
   let state = opt.init(params)
+  const step = compileStep(opt, { donate: true })
   for (let k = 0; k < steps; k++) {
+    if (compiled) {
+      const g = scope(() => objective.gradient(params))
+      ;[params, state] = step(params, g, state)
+      dispose(g)
+      continue
+    }
     const [p2, s2] = scope(() => {
       const [u, s] = opt.update(objective.gradient(params), state, params)
       return [applyUpdates(params, u), s] as const
@@ -88,12 +97,16 @@ const minimise = async (objective: Objective, opt: AnyTransformation, steps: num
   return host
 }
 
-describe.each(backends)('every optimizer minimises the test problems on $name', (backend) => {
+// the cpu runs both paths; the gpu backends run the compiled step (fewer launches: the laws in
+// test/optimizer-table.test.ts check that it equals update + applyUpdates there)
+const runs = backends.flatMap((backend) => (backend === backends[0] ? [false, true] : [true]).map((compiled) => ({ backend, compiled, name: `${backend.name}${compiled ? ', compiled' : ''}` })))
+
+describe.each(runs)('every optimizer minimises the test problems on $name', ({ backend, compiled }) => {
   it.each(table.map((r) => [r[0], r] as const))('%s', async (_name, [, make, settings]) => {
     for (let i = 0; i < problems.length; i++) {
       const [objective, minimiser] = problems[i]!
       const [a0, steps, decay = true] = settings[i]!
-      const found = await minimise(objective, make(decay ? linearDecay(a0, steps) : a0), steps, backend)
+      const found = await minimise(objective, make(decay ? linearDecay(a0, steps) : a0), steps, backend, compiled)
       for (const k of Object.keys(minimiser)) {
         const got = Array.from((found as Record<string, Float32Array>)[k]!)
         got.forEach((x, j) => expect(Math.abs(x - minimiser[k]![j]!), `${objective.name}: ${k}[${j}] = ${x}`).toBeLessThan(3e-2))
