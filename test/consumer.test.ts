@@ -55,8 +55,9 @@ describe('the packed package in an empty project', () => {
     const r = spawnSync(process.execPath, ['consumer.mjs'], { cwd: project, encoding: 'utf8', timeout: 60_000 })
     expect(r.signal, 'the process did not exit by itself').toBeNull()
     expect(r.status, r.stderr).toBe(0)
-    const out = JSON.parse(r.stdout) as { leaves: number[][]; roundTripExact: boolean; checkpointOk: boolean; referenceExported: string; gpuError: string }
+    const out = JSON.parse(r.stdout) as { leaves: number[][]; roundTripExact: boolean; compiledExact: boolean; checkpointOk: boolean; referenceExported: string; gpuError: string }
     expect(out.roundTripExact).toBe(true)
+    expect(out.compiledExact).toBe(true)
     expect(out.checkpointOk).toBe(true)
     expect(out.referenceExported).toBe('object')
     // ½‖θ‖² from ‖θ‖ ≈ 5.5: 100 clipped Adam steps with a peak rate of 0.1 end near 0

@@ -1,6 +1,6 @@
 // Run by test/consumer.test.ts inside a fresh project where only the packed tarball (and fast-check,
 // for fluxion/laws) is installed: plain JavaScript, no TypeScript, no bundler, no test framework.
-import { adam, applyUpdates, chain, clipByGlobalNorm, cpu, dispose, fromArray, loadState, readTree, saveState, scope, tree, warmupCosineDecay } from 'fluxion'
+import { adam, applyUpdates, chain, clipByGlobalNorm, compileStep, cpu, dispose, fromArray, loadState, readTree, saveState, scope, tree, warmupCosineDecay } from 'fluxion'
 import { allClose, reference } from 'fluxion/laws'
 import { loadCheckpoint, saveCheckpoint } from 'fluxion/node'
 
@@ -33,6 +33,18 @@ const straight = await run(100, -1)
 const restored = await run(100, 50)
 const same = allClose(restored, straight, { rtol: 0, atol: 0 })
 
+// the same 100 steps through the compiled step, donating params and state: bit-exact on the cpu
+const compiledRun = async () => {
+  const step = compileStep(opt, { donate: true })
+  let params = { w: fromArray([1, -2, 3, -4], [2, 2]), b: fromArray([0.5]) }
+  let state = opt.init(params)
+  for (let k = 0; k < 100; k++) [params, state] = step(params, params, state)
+  const host = await readTree(params)
+  dispose([params, state])
+  return host
+}
+const compiledExact = allClose(await compiledRun(), straight, { rtol: 0, atol: 0 }).ok
+
 // a checkpoint file written and read back through fluxion/node
 const ckptParams = { w: fromArray([1, 2], [2]) }
 const ckptState = opt.init(ckptParams)
@@ -50,6 +62,7 @@ try {
 console.log(JSON.stringify({
   leaves: tree.leaves(straight).map((x) => Array.from(x)),
   roundTripExact: same.ok,
+  compiledExact,
   checkpointOk,
   referenceExported: typeof reference,
   gpuError,
