@@ -23,7 +23,9 @@ import {
   clipByGlobalNorm,
   clipByNorm,
   compileStep,
+  defineElementwise,
   dispose,
+  elementwise,
   ema,
   fromArray,
   fusedTransformations,
@@ -39,6 +41,7 @@ import {
   scaleByRss,
   sgd,
   stateless,
+  sum,
   trace,
   tree,
   warmupCosineDecay,
@@ -220,6 +223,22 @@ describe.each(backends.map((b) => [b.name, b] as const))('compileStep [%s]', (_,
       }
     }
     dispose([small, big])
+  })
+
+  it('reduceElementwise sums what elementwise would store, broadcast inputs included', async () => {
+    const op = defineElementwise({ name: 'sqPlus', inputs: ['x', 'c'], scalars: ['a'], lets: [['y', 'x * a + c']], outputs: ['y * y', 'x'] })
+    const x = fromArray(Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 3), [10, 100], b)
+    const c = fromArray([0.25], [], b)
+    const layout = { shape: x.shape, size: x.size, reads: [{ kind: 'same' as const }, { kind: 'mod' as const, size: 1 }] }
+    const sums = b.reduceElementwise!(op, [x, c], [1.5], layout)
+    const [yy, xx] = elementwise(op, [x, c], [1.5])
+    const expected = [await read(sum(yy!)), await read(sum(xx!))]
+    for (let k = 0; k < 2; k++) {
+      expect(sums[k]!.shape).toEqual([])
+      const [got] = await read(sums[k]!)
+      expect(Math.abs(got! - expected[k]![0]!)).toBeLessThanOrEqual(b.float64Intermediates ? 0 : 1e-4 * Math.abs(expected[k]![0]!))
+    }
+    dispose([x, c, sums, yy, xx])
   })
 
   it('zero-size leaves pass through every fused stage', async () => {

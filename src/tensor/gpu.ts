@@ -95,6 +95,26 @@ const kernelSource = (op: ElementwiseOp, output: number, reads: readonly Read[])
   return `function kernel(${params}) { ${body.join(' ')} }`
 }
 
+/**
+ * The first stage of `reduceElementwise`: thread x evaluates output `output` of `op` at the indices
+ * of its chunk and returns their sum (the second stage sums the chunks, as `sum` does). Loop names
+ * use the `out_` prefix, which op names cannot take.
+ */
+const reduceSource = (op: ElementwiseOp, output: number, reads: readonly Read[]): string => {
+  const params = [...op.inputs.map((n) => `in_${n}`), ...op.scalars].join(', ')
+  const at = (name: string, r: Read): string =>
+    r.kind === 'same' ? `in_${name}[out_i]` : r.kind === 'mod' ? (r.size === 1 ? `in_${name}[0]` : `in_${name}[out_i % ${r.size}]`) : `in_${name}[Math.floor(out_i / ${r.inner})]`
+  const body = [
+    ...op.inputs.map((n, k) => `const ${n} = ${at(n, reads[k]!)};`),
+    ...op.lets.map(([n, e]) => `const ${n} = ${float32(e)};`),
+    `out_acc += ${float32(op.outputs[output]!)};`,
+  ]
+  return (
+    `function kernel(${params}) { let out_acc = 0.0; const out_start = this.thread.x * this.constants.chunk; ` +
+    `for (let out_j = 0; out_j < this.constants.chunk; out_j++) { const out_i = out_start + out_j; if (out_i < this.constants.n) { ${body.join(' ')} } } return out_acc; }`
+  )
+}
+
 const argumentTypes = (op: ElementwiseOp): Record<string, string> => {
   const types: Record<string, string> = {}
   for (const n of op.inputs) types[`in_${n}`] = 'Array'
@@ -362,6 +382,27 @@ export const createGpuBackend = async (options: GpuBackendOptions): Promise<Back
       return op.outputs.map((_, i) => {
         const k = kernel(`${op.name}/${opId}/${i}#${n}/${readKey}`, kernelSource(op, i, reads), { output: [n], argumentTypes: argumentTypes(op) })
         return launch(shape, k, inputs, scalars)
+      })
+    },
+    reduceElementwise: (op, inputs, scalars, layout) => {
+      checkAlive()
+      const { size: n, reads } = layout
+      if (n === 0) return op.outputs.map(() => backend.fill([], 0))
+      let opId = elementwiseIds.get(op)
+      if (opId === undefined) elementwiseIds.set(op, (opId = nextOpId++))
+      const readKey = JSON.stringify(reads)
+      const chunk = Math.max(1, Math.ceil(Math.sqrt(n)))
+      const parts = Math.ceil(n / chunk)
+      const total =
+        'function kernel(a) { let s = 0.0; const start = this.thread.x * this.constants.chunk; ' +
+        'for (let j = 0; j < this.constants.chunk; j++) { const i = start + j; if (i < this.constants.n) { s += a[i]; } } return s; }'
+      return op.outputs.map((_, i) => {
+        const stage1 = kernel(`reduce:${op.name}/${opId}/${i}#${n}/${readKey}`, reduceSource(op, i, reads), { output: [parts], constants: { chunk, n }, argumentTypes: argumentTypes(op) })
+        const partial = launch([parts], stage1, inputs, scalars)
+        const stage2 = kernel(`sum2#${parts}`, total, { output: [1], constants: { chunk: parts, n: parts }, argumentTypes: { a: 'Array' } })
+        const sum = launch([], stage2, [partial], [])
+        backend.release(partial)
+        return sum
       })
     },
     sumTo: (t, shape) => reduceTo(t, shape, 'sum'),
