@@ -10,6 +10,7 @@ import {
   BackendError,
   DisposedTensorError,
   HyperparameterError,
+  MissingParamsError,
   ShapeError,
   StructureError,
   Tensor,
@@ -23,6 +24,7 @@ import {
   clipByGlobalNorm,
   clipByNorm,
   compileStep,
+  createCpuBackend,
   defineElementwise,
   dispose,
   elementwise,
@@ -249,6 +251,48 @@ describe.each(backends.map((b) => [b.name, b] as const))('compileStep [%s]', (_,
     expect((q.e as Tensor).shape).toEqual([0, 3])
     expect(Array.from(await read(q.w as Tensor)).every(Number.isFinite)).toBe(true)
     dispose([q, s2, params, state])
+  })
+})
+
+describe('compileStep refuses what update refuses (review findings)', () => {
+  it('a cached plan does not take a hidden own key for a missing one', () => {
+    const opt = chain(scaleByLearningRate(0.1))
+    const step = compileStep(opt)
+    const p = { a: fromArray([1], [1]), b: fromArray([2], [1]) }
+    const s = opt.init(p)
+    const [q] = step(p, { a: fromArray([1], [1]), b: fromArray([1], [1]) }, s)
+    const g: Record<string, unknown> = { a: fromArray([1], [1]), c: fromArray([100], [1]) }
+    Object.defineProperty(g, 'b', { value: fromArray([5], [1]), enumerable: false })
+    expect(() => step(p, g as Params, s)).toThrow(StructureError)
+    dispose([q, p, g])
+  })
+
+  it('a global norm over leaves on two backends throws even when one side is empty', () => {
+    const other = createCpuBackend('cpu:other')
+    const opt = chain(clipByGlobalNorm(1), scaleByLearningRate(0.1))
+    const p = { a: fromArray([1, 2], [2]), b: zeros([0], other) }
+    const g = { a: fromArray([3, 4], [2]), b: zeros([0], other) }
+    expect(() => opt.update(g, opt.init(p), p)).toThrow(BackendError)
+    expect(() => compileStep(opt)(p, g, opt.init(p))).toThrow(BackendError)
+    dispose([p, g])
+  })
+
+  it('no params: MissingParamsError naming the member that needs them', () => {
+    const opt = adamw({ learningRate: 0.1, weightDecay: 0.1 })
+    const g = { w: fromArray([1]) }
+    expect(() => opt.update(g, opt.init(g))).toThrow(MissingParamsError)
+    expect(() => compileStep(opt)(undefined as unknown as Params, g, opt.init(g))).toThrow(MissingParamsError)
+    dispose(g)
+  })
+
+  it('the returned state is frozen all the way down, as update returns it', () => {
+    const opt = chain(identity(), clip(1), scaleByAdam(), scaleByLearningRate(0.1))
+    const p = { w: fromArray([1, 2]) }
+    const thawed = [{}, {}, { ...(opt.init(p)[2] as object) }, { count: 0 }] as unknown as ReturnType<typeof opt.init>
+    const [q, s2] = compileStep(opt)(p, p, thawed)
+    const frozenDeep = (x: unknown): boolean => x === null || typeof x !== 'object' || x instanceof Tensor || (Object.isFrozen(x) && Object.values(x).every(frozenDeep))
+    expect(frozenDeep(s2)).toBe(true)
+    dispose([q, s2, p, thawed])
   })
 })
 

@@ -6,13 +6,13 @@
  * Reference: Babuschkin et al. 2020 ("The DeepMind JAX Ecosystem": Optax under `jax.jit`); JAX
  * `jit(..., donate_argnums=...)`.
  */
-import { BackendError, HyperparameterError, ShapeError } from '../errors.js'
+import { BackendError, HyperparameterError, MissingParamsError, ShapeError } from '../errors.js'
 import { type Backend, type Broadcast, type Donation, type ElementwiseOp, type Read, Tensor, adoptIntoParentScope, backendMismatch, defineElementwise, runInScope } from '../tensor/tensor.js'
 import * as tree from '../tree/index.js'
 import type { Structure } from '../tree/index.js'
 import { applyOp } from './base.js'
 import { type FusionStage, fusionOf } from './fusion.js'
-import { checkStateOf, checkUpdates, leafRows, transformationName } from './internal.js'
+import { checkStateOf, checkUpdates, deepFreeze, leafRows, paramsNeededBy, transformationName } from './internal.js'
 import type { GradientTransformation, Params, UpdateExtras } from './types.js'
 import { ranges, validate } from './validate.js'
 
@@ -63,7 +63,7 @@ const collectStates = (node: Node, state: unknown, out: unknown[]): void => {
 
 const assembleState = (node: Node, state: unknown, next: readonly unknown[]): unknown => {
   if (node.kind === 'chain') return Object.freeze(node.children.map((c, i) => assembleState(c, (state as readonly unknown[])[i], next)))
-  if (node.kind === 'identity') return state
+  if (node.kind === 'identity') return deepFreeze(state)
   return next[node.id]
 }
 
@@ -245,7 +245,8 @@ const extract = (s: Structure, x: unknown, out: unknown[]): boolean => {
   if (Object.keys(x).length !== s.keys.length) return false
   for (let i = 0; i < s.keys.length; i++) {
     const k = s.keys[i]!
-    if (!Object.prototype.hasOwnProperty.call(x, k) || !extract(s.children[i]!, (x as Record<string, unknown>)[k], out)) return false
+    // an own enumerable key: what Object.keys counted (a hidden own key must not stand in for one)
+    if (!Object.prototype.propertyIsEnumerable.call(x, k) || !extract(s.children[i]!, (x as Record<string, unknown>)[k], out)) return false
   }
   return true
 }
@@ -395,7 +396,9 @@ export const compileStep = <S>(optimizer: GradientTransformation<S>, options: Co
     return { plan, p: leavesUnder(plan, params)!, g: leavesUnder(plan, grads)!, b: buffers.map(([, x]) => leavesUnder(plan, x)!) }
   }
 
+  const hasGlobalNorm = items.some((i) => i.kind === 'stage' && i.stage.reductions?.some((r) => r.scope === 'global'))
   const step = <P extends Params>(params: P, grads: Params, state: S, extra?: UpdateExtras): readonly [P, S] => {
+    if (params === undefined) throw new MissingParamsError(paramsNeededBy(optimizer) ?? 'compileStep')
     const itemStates: unknown[] = []
     collectStates(root, state, itemStates)
     // the buffers of every fused stage, named as the unfused errors name them
@@ -409,6 +412,11 @@ export const compileStep = <S>(optimizer: GradientTransformation<S>, options: Co
       })
     }
     const { plan, p: paramLeaves, g: gradLeaves, b: bufferLeaves } = planFor(params, grads, bufferTrees)
+    // a global norm adds every leaf's sum on one backend, empty leaves included (as unfused)
+    if (hasGlobalNorm) {
+      const j = plan.backends.findIndex((b) => b !== plan.backends[0])
+      if (j >= 0) throw new BackendError(plan.paths[j]!, backendMismatch(plan.backends[j]!, plan.backends[0]!))
+    }
     // host work of every stage before any device work: counters, schedules, masks, their errors
     const hostSteps = items.map((item) => (item.kind === 'stage' ? item.stage.host(itemStates[item.id] as Record<string, unknown>, grads, params, extra) : undefined))
     // donation: a tensor that appears twice among the inputs is released at the end, never overwritten
@@ -452,7 +460,7 @@ export const compileStep = <S>(optimizer: GradientTransformation<S>, options: Co
           const st = item.stage
           const fields: Record<string, unknown> = { ...steps[k]!.hostState }
           st.buffers.forEach((name, slot) => (fields[name] = build(plan.structure, out.buffers[k]![slot]!)))
-          nextItemStates[item.id] = st.buffers.length === 0 && Object.keys(fields).length === 0 ? itemStates[item.id] : Object.freeze(fields)
+          nextItemStates[item.id] = st.buffers.length === 0 && Object.keys(fields).length === 0 ? deepFreeze(itemStates[item.id]) : Object.freeze(fields)
         })
         if (seg.last) outParams = out.updates
         else u = out.updates
