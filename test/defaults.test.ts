@@ -187,7 +187,8 @@ describe.each(backends)('optimizer masks act leaf by leaf on $name', (backend) =
       'lars trustRatioMask',
       f.lars({ ...lr, weightDecay: 0.3, trustCoefficient: 0.2, trustRatioMask: onlyW }),
       f.lars({ ...lr, weightDecay: 0.3, trustCoefficient: 0.2 }),
-      f.chain(f.addDecayedWeights({ weightDecay: 0.3 }), f.scaleByLearningRate(lr.learningRate), f.trace({ decay: 0.9 })),
+      // the optimizers hand their kernels float32 hyperparameters, as the frameworks do
+      f.chain(f.addDecayedWeights({ weightDecay: Math.fround(0.3) }), f.scaleByLearningRate(Math.fround(lr.learningRate)), f.trace({ decay: Math.fround(0.9) })),
     ],
   ]
   it.each(cases)('%s', async (_n, withMask, selected, leftOut) => {

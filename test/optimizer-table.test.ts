@@ -92,7 +92,8 @@ const cases: Case<unknown>[] = [
     conventions: all,
     hyper: fc.record({ alpha: rate, r0: fc.constantFrom(0, 0.1, 0.5), e: epsWide, convention: conventions('optax', 'pytorch', 'keras', 'tfjs') }),
     make: (h) => adagrad({ learningRate: h.alpha, initialAccumulatorValue: h.r0, eps: h.e, convention: h.convention }),
-    reference: (t, g, h) => ref.adagradReference(t, g, h.alpha, h.r0, h.e, h.convention === 'optax' || h.convention === 'tfjs'),
+    // ε inside the root for every convention but PyTorch's (Keras: keras/src/optimizers/adagrad.py)
+    reference: (t, g, h) => ref.adagradReference(t, g, h.alpha, h.r0, h.e, h.convention !== 'pytorch'),
   }),
   c({
     name: 'rmsprop (all conventions, centered, momentum; Nesterov and ν₀ for optax)',
@@ -173,7 +174,8 @@ const cases: Case<unknown>[] = [
     // reference as in fluxion (the draws 3 and 1.5 passed only while allClose took NaN for NaN)
     hyper: fc.record({ alpha: rate, b1: beta, b2: fc.double({ min: 0.5, max: 0.999, noNaN: true }), e: eps, threshold: fc.constantFrom(5, 4.5, 6) }),
     make: (h) => radam({ learningRate: h.alpha, b1: h.b1, b2: h.b2, eps: h.e, threshold: h.threshold }),
-    reference: (t, g, h) => ref.radamReference(t, g, h.alpha, h.b1, h.b2, h.e, h.threshold),
+    // the optax convention computes ρₜ and rₜ in float32 as Optax does (docs/conventions.md)
+    reference: (t, g, h) => ref.radamReference(t, g, h.alpha, h.b1, h.b2, h.e, h.threshold, true),
   }),
   c({
     name: 'lion',
@@ -276,8 +278,17 @@ const lawCases: [string, () => Optimizer, { readonly inputs?: ReturnType<typeof 
   ]),
   ['momentum', () => momentum({ learningRate: 0.1 })],
   ['nadam', () => nadam({ learningRate: 0.01 })],
+  ['nadam (pytorch, NAdamW)', () => nadam({ learningRate: 0.01, weightDecay: 0.1, decoupledWeightDecay: true, convention: 'pytorch' })],
+  ['nadam (keras)', () => nadam({ learningRate: 0.01, convention: 'keras' })],
   ['radam', () => radam({ learningRate: 0.01 })],
+  ['radam (pytorch)', () => radam({ learningRate: 0.01, convention: 'pytorch' })],
   ['lion', () => lion({ learningRate: 0.01 })],
+  ['lion (keras)', () => lion({ learningRate: 0.01, convention: 'keras' })],
+  // PyTorch's gradient options and momentum dampening, Optax's bias-correction options
+  ['sgd dampening, weight decay, maximize (pytorch)', () => sgd({ learningRate: 0.1, momentum: 0.9, dampening: 0.5, weightDecay: 0.1, maximize: true, convention: 'pytorch' })],
+  ['adagrad lrDecay (pytorch)', () => adagrad({ learningRate: 0.1, lrDecay: 0.1, convention: 'pytorch' })],
+  ['rmsprop centered biasCorrection, ε outside (optax)', () => rmsprop({ learningRate: 0.01, centered: true, biasCorrection: true, epsInSqrt: false })],
+  ['amsgrad uncorrected (optax)', () => amsgrad({ learningRate: 0.01, biasCorrectionMu: false, biasCorrectionNu: false })],
   ['lamb', () => lamb({ learningRate: 0.01 })],
   ['lars', () => lars({ learningRate: 0.1 })],
   ['noisySgd', () => noisySgd({ learningRate: 0.1 })],

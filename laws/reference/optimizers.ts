@@ -189,18 +189,38 @@ export const adamaxReference = (theta0: Leaves, grads: Leaves[], alpha: Rate, b1
   })
 }
 
-/** RAdam, Liu et al. 2020, Algorithm 2 (with Optax's ε_root and threshold). */
-export const radamReference = (theta0: Leaves, grads: Leaves[], alpha: Rate, b1: number, b2: number, eps: number, threshold: number): Leaves => {
-  const [m, v] = buffers(theta0, 2)
+/**
+ * ρₜ and the rectifier rₜ of RAdam (Liu et al. 2020, Algorithm 2). With `float32`, as Optax's
+ * `scale_by_radam` computes them: ρ∞ = 2/(1 − β₂) − 1 in Python float64, then βᵗ, ρₜ and rₜ in
+ * float32 arrays, each operation rounded (ρ∞ joins them as a float32 weak type, while
+ * (ρ∞ − 4)(ρ∞ − 2) stays a Python float64 product). ρₜ cancels (ρ∞ − 2tβᵗ/(1 − βᵗ), both near ρ∞),
+ * so the float32 rₜ differs from the float64 one by up to about 1% in early steps.
+ */
+const radamRho = (b2: number, t: number, float32: boolean): { rho: number; r: () => number } => {
   const rhoInf = 2 / (1 - b2) - 1
+  if (!float32) {
+    const rho = rhoInf - (2 * t * b2 ** t) / (1 - b2 ** t)
+    return { rho, r: () => Math.sqrt(((rho - 4) * (rho - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rho)) }
+  }
+  const f = Math.fround
+  const b2t = f(f(b2) ** t)
+  const rho = f(f(rhoInf) - f(f(2 * t * b2t) / f(1 - b2t)))
+  return { rho, r: () => f(Math.sqrt(f(f(f(f(rho - 4) * f(rho - 2)) * f(rhoInf)) / f(f((rhoInf - 4) * (rhoInf - 2)) * rho)))) }
+}
+
+/**
+ * RAdam, Liu et al. 2020, Algorithm 2 (with Optax's ε_root and threshold); `float32Rho` computes ρₜ
+ * and rₜ as Optax does (see `radamRho`), the rest in float64.
+ */
+export const radamReference = (theta0: Leaves, grads: Leaves[], alpha: Rate, b1: number, b2: number, eps: number, threshold: number, float32Rho = false): Leaves => {
+  const [m, v] = buffers(theta0, 2)
   return elementwiseRun(theta0, grads, (j, i, th, g, k, t) => {
     const mi = (m![j]![i] = b1 * m![j]![i]! + (1 - b1) * g)
     const vi = (v![j]![i] = b2 * v![j]![i]! + (1 - b2) * g * g)
     const mHat = mi / (1 - b1 ** t)
-    const rhoT = rhoInf - (2 * t * b2 ** t) / (1 - b2 ** t)
-    if (rhoT < threshold) return th - alpha(k) * mHat
-    const r = Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT))
-    return th - (alpha(k) * r * mHat) / (Math.sqrt(vi / (1 - b2 ** t)) + eps)
+    const { rho, r } = radamRho(b2, t, float32Rho)
+    if (rho < threshold) return th - alpha(k) * mHat
+    return th - (alpha(k) * r() * mHat) / (Math.sqrt(vi / (1 - b2 ** t)) + eps)
   })
 }
 

@@ -1,5 +1,5 @@
 /**
- * Lion, LAMB, LARS and L-BFGS, each a chain of primitives (Optax's conventions).
+ * Lion, LAMB, LARS and L-BFGS, each a chain of primitives (Optax's conventions; Lion also Keras').
  *
  * References: Chen et al. 2023 (Lion); You et al. 2020 (LAMB); You et al. 2017 (LARS); Nocedal &
  * Wright 2006 (L-BFGS); seed 003_3f666a11de5b95b1.txt (second-order methods).
@@ -12,7 +12,7 @@ import { scaleByLbfgs } from '../transforms/lbfgs.js'
 import { rawAdam, rawLion } from '../transforms/raw.js'
 import { scaleByLearningRate } from '../transforms/scaling.js'
 import { scaleByTrustRatio } from '../transforms/trust.js'
-import { type Optimizer, momentumOrIdentity, namedOptimizer } from './common.js'
+import { type Convention, type Optimizer, asFloat32, conventionCodec, conventionOf, momentumOrIdentity, namedOptimizer } from './common.js'
 
 /** Options of `lion`. */
 export interface LionOptions {
@@ -22,18 +22,21 @@ export interface LionOptions {
   readonly b1?: number
   /** β₂ in [0, 1). Default 0.99. */
   readonly b2?: number
-  /** λ ≥ 0, decoupled weight decay. Default 1e-3. */
+  /** λ ≥ 0, decoupled weight decay. Default by convention: 1e-3 (optax), 0 (keras). */
   readonly weightDecay?: ScalarOrSchedule
   /** Leaves to decay (default all). */
   readonly mask?: Mask
+  /** 'optax' (default) or 'keras': the same update, Keras without weight decay by default. */
+  readonly convention?: Convention
 }
 
 /**
  * Lion: θ ← θ − α_k (sign(β₁μ + (1 − β₁)g) + λθ), μ ← β₂μ + (1 − β₂)g.
- * `chain(scaleByLion(...), addDecayedWeights(...), scaleByLearningRate(α))`.
+ * `chain(scaleByLion(...), addDecayedWeights(...), scaleByLearningRate(α))`. Keras' Lion is the same
+ * update with its optimizers' decoupled weight decay θ ← θ − α_k λθ, which defaults to none.
  *
- * Defaults: b1 = 0.9, b2 = 0.99, weightDecay = 1e-3.
- * Reference: Chen et al. 2023, Algorithm 2; Optax `lion`.
+ * Defaults: b1 = 0.9, b2 = 0.99; weightDecay = 1e-3 (optax), 0 (keras).
+ * Reference: Chen et al. 2023, Algorithm 2; Optax `lion`; Keras `keras.optimizers.Lion`.
  *
  * @example
  * ```ts
@@ -41,13 +44,28 @@ export interface LionOptions {
  * ```
  */
 export const lion = (options: LionOptions): Optimizer => {
+  const conventions: Convention[] = ['optax', 'keras']
+  const c = conventionOf('lion', conventions, options)
   const o = validate(
     'lion',
-    { learningRate: nonNegativeOrSchedule, b1: ranges.unitInterval, b2: ranges.unitInterval, weightDecay: nonNegativeOrSchedule, mask: maskCodec },
+    {
+      learningRate: nonNegativeOrSchedule,
+      b1: ranges.unitInterval,
+      b2: ranges.unitInterval,
+      weightDecay: nonNegativeOrSchedule,
+      mask: maskCodec,
+      convention: conventionCodec('lion', conventions),
+    },
     options,
-    { b1: 0.9, b2: 0.99, weightDecay: 1e-3 },
+    { b1: 0.9, b2: 0.99, weightDecay: c === 'keras' ? 0 : 1e-3, convention: c },
   )
-  return namedOptimizer('lion', o, rawLion(o.b1, o.b2), addDecayedWeights({ weightDecay: o.weightDecay, mask: o.mask }), scaleByLearningRate(o.learningRate))
+  return namedOptimizer(
+    'lion',
+    o,
+    rawLion(o.b1, o.b2, c === 'keras'),
+    addDecayedWeights({ weightDecay: asFloat32(o.weightDecay), mask: o.mask }),
+    scaleByLearningRate(asFloat32(o.learningRate)),
+  )
 }
 
 /** Options of `lamb`. */
@@ -87,9 +105,9 @@ export const lamb = (options: LambOptions): Optimizer => {
     'lamb',
     o,
     rawAdam(o.b1, o.b2, o.eps, o.epsRoot, false),
-    addDecayedWeights({ weightDecay: o.weightDecay, mask: o.mask }),
+    addDecayedWeights({ weightDecay: asFloat32(o.weightDecay), mask: o.mask }),
     scaleByTrustRatio(),
-    scaleByLearningRate(o.learningRate),
+    scaleByLearningRate(asFloat32(o.learningRate)),
   )
 }
 
@@ -144,9 +162,9 @@ export const lars = (options: LarsOptions): Optimizer => {
   return namedOptimizer(
     'lars',
     o,
-    addDecayedWeights({ weightDecay: o.weightDecay, mask: o.weightDecayMask }),
-    scaleByTrustRatio({ trustCoefficient: o.trustCoefficient, eps: o.eps, mask: o.trustRatioMask }),
-    scaleByLearningRate(o.learningRate),
+    addDecayedWeights({ weightDecay: asFloat32(o.weightDecay), mask: o.weightDecayMask }),
+    scaleByTrustRatio({ trustCoefficient: Math.fround(o.trustCoefficient), eps: Math.fround(o.eps), mask: o.trustRatioMask }),
+    scaleByLearningRate(asFloat32(o.learningRate)),
     momentumOrIdentity(o.momentum, o.nesterov),
   )
 }
@@ -182,5 +200,5 @@ export const lbfgs = (options: LbfgsOptions = {}): Optimizer => {
     options,
     { learningRate: 1, memorySize: 10, scaleInitPrecond: true },
   )
-  return namedOptimizer('lbfgs', o, scaleByLbfgs({ memorySize: o.memorySize, scaleInitPrecond: o.scaleInitPrecond }), scaleByLearningRate(o.learningRate))
+  return namedOptimizer('lbfgs', o, scaleByLbfgs({ memorySize: o.memorySize, scaleInitPrecond: o.scaleInitPrecond }), scaleByLearningRate(asFloat32(o.learningRate)))
 }

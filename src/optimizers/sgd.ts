@@ -9,7 +9,8 @@ import type { ScalarOrSchedule } from '../core/types.js'
 import { nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
 import { addNoise } from '../transforms/misc.js'
 import { scaleByLearningRate } from '../transforms/scaling.js'
-import { type Convention, type Optimizer, conventionCodec, momentumOrIdentity, namedOptimizer } from './common.js'
+import { rawDampedTrace } from '../transforms/raw.js'
+import { type Convention, type Optimizer, asFloat32, conventionCodec, momentumOrIdentity, namedOptimizer, onlyIn, pytorchGradient, unavailable } from './common.js'
 
 /** Options of `sgd`. */
 export interface SgdOptions {
@@ -19,6 +20,12 @@ export interface SgdOptions {
   readonly momentum?: number
   /** Nesterov's look-ahead momentum. Default false. */
   readonly nesterov?: boolean
+  /** d in [0, 1], PyTorch's `dampening` (pytorch only): m ← βm + (1 − d)g after the first step. Default 0. */
+  readonly dampening?: number
+  /** λ ≥ 0, PyTorch's `weight_decay` (pytorch only): coupled L2, g ← g + λθ before the momentum. Default 0. */
+  readonly weightDecay?: number
+  /** PyTorch's `maximize` (pytorch only): ascend, g ← −g first. Default false. */
+  readonly maximize?: boolean
   /** 'optax' (= 'pytorch' = 'tfjs': m ← g + βm, θ ← θ − α_k m) or 'keras' (v ← βv − α_k g). Default 'optax'. */
   readonly convention?: Convention
 }
@@ -35,26 +42,44 @@ export interface SgdOptions {
  * learning rates inside it. `chain(trace({ decay: momentum, nesterov }), scaleByLearningRate(α))`, or
  * the reverse order for 'keras'; the trace is left out when momentum = 0 and nesterov is false.
  *
- * Defaults: momentum = 0, nesterov = false, convention = 'optax'.
+ * PyTorch's options (convention 'pytorch' only): `dampening` d gives m ← g on the first step and
+ * m ← βm + (1 − d)g after (not with Nesterov, as in PyTorch); `weightDecay` λ adds λθ to the
+ * gradient first; `maximize` negates the gradient before that.
+ *
+ * Defaults: momentum = 0, nesterov = false, dampening = 0, weightDecay = 0, maximize = false,
+ * convention = 'optax'.
  * Reference: seed 000_33f4fbf331723dec.txt, "Stochastic Gradient Descent", "SGD with momentum",
- * "SGD with Nesterov momentum"; Optax `sgd`.
+ * "SGD with Nesterov momentum"; Optax `sgd`; PyTorch `torch.optim.SGD`.
  *
  * @example
  * ```ts
  * const opt = sgd({ learningRate: 0.01, momentum: 0.9, nesterov: true })
+ * const torchLike = sgd({ learningRate: 0.01, momentum: 0.9, dampening: 0.1, weightDecay: 1e-4, convention: 'pytorch' })
  * ```
  */
 export const sgd = (options: SgdOptions): Optimizer => {
   const o = validate(
     'sgd',
-    { learningRate: nonNegativeOrSchedule, momentum: ranges.unitInterval, nesterov: ranges.boolean, convention: conventionCodec('sgd', ['optax', 'pytorch', 'keras', 'tfjs']) },
+    {
+      learningRate: nonNegativeOrSchedule,
+      momentum: ranges.unitInterval,
+      nesterov: ranges.boolean,
+      dampening: ranges.unitIntervalClosed,
+      weightDecay: ranges.nonNegative,
+      maximize: ranges.boolean,
+      convention: conventionCodec('sgd', ['optax', 'pytorch', 'keras', 'tfjs']),
+    },
     options,
-    { momentum: 0, nesterov: false, convention: 'optax' },
+    { momentum: 0, nesterov: false, dampening: 0, weightDecay: 0, maximize: false, convention: 'optax' },
   )
-  const moment = momentumOrIdentity(o.momentum, o.nesterov)
-  return o.convention === 'keras'
-    ? namedOptimizer('sgd', o, scaleByLearningRate(o.learningRate), moment)
-    : namedOptimizer('sgd', o, moment, scaleByLearningRate(o.learningRate))
+  const c = o.convention
+  onlyIn('sgd', c, ['pytorch'], 'dampening', o.dampening, 0)
+  onlyIn('sgd', c, ['pytorch'], 'weightDecay', o.weightDecay, 0)
+  onlyIn('sgd', c, ['pytorch'], 'maximize', o.maximize, false)
+  if (o.nesterov && o.dampening > 0) unavailable('sgd', 'dampening', o.dampening, '0 with nesterov (PyTorch: "Nesterov momentum requires a momentum and zero dampening")')
+  const moment = o.dampening > 0 && o.momentum > 0 ? rawDampedTrace(o.momentum, o.dampening) : momentumOrIdentity(o.momentum, o.nesterov)
+  const lr = scaleByLearningRate(asFloat32(o.learningRate))
+  return c === 'keras' ? namedOptimizer('sgd', o, lr, moment) : namedOptimizer('sgd', o, ...pytorchGradient(o.maximize, o.weightDecay), moment, lr)
 }
 
 /** Options of `momentum`. */
@@ -87,7 +112,7 @@ export const momentum = (options: MomentumOptions): Optimizer => {
     options,
     { momentum: 0.9, nesterov: false },
   )
-  return namedOptimizer('momentum', o, scaleByLearningRate(o.learningRate), momentumOrIdentity(o.momentum, o.nesterov))
+  return namedOptimizer('momentum', o, scaleByLearningRate(asFloat32(o.learningRate)), momentumOrIdentity(o.momentum, o.nesterov))
 }
 
 /** Options of `noisySgd`. */
@@ -123,5 +148,5 @@ export const noisySgd = (options: NoisySgdOptions): Optimizer => {
     { eta: 0.01, gamma: 0.55, seed: 0 },
   )
   const { learningRate, ...noise } = o
-  return namedOptimizer('noisySgd', o, addNoise(noise), scaleByLearningRate(learningRate))
+  return namedOptimizer('noisySgd', o, addNoise(noise), scaleByLearningRate(asFloat32(learningRate)))
 }

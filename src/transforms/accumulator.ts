@@ -2,7 +2,7 @@
  * @internal The shape shared by the adaptive transformations: a step count and moment buffers
  * shaped like the params, updated with the incoming gradient by one fused elementwise op whose
  * outputs are the new buffers followed by the update. Host-side scalars (1 − β, bias corrections)
- * are computed in float64 from the step count t = count + 1.
+ * are computed from the step count t = count + 1 in the framework's arithmetic (raw.ts `Arithmetic`).
  */
 import { checkCount, elementwiseTree, frozen, mapLeaves, transformation } from '../core/internal.js'
 import type { GradientTransformation, Params } from '../core/types.js'

@@ -143,7 +143,8 @@ const adamCodecs = { b1: ranges.unitInterval, b2: ranges.unitInterval, eps: rang
  *   ν̂ = ν / (1 − β₂ᵗ),  u = μ̂ / (√(ν̂ + ε_root) + ε).
  *
  * The lectures' Adam, θ ← θ − α v̂ / √(r̂ + δ), is eps = 0, epsRoot = δ; Optax's default is
- * eps = 1e-8, epsRoot = 0. 1 − β and the bias corrections are computed on the host in float64.
+ * eps = 1e-8, epsRoot = 0. 1 − β and the bias corrections 1 − βᵗ are computed on the host in
+ * float32, as Optax computes them (docs/conventions.md, "Scalar arithmetic").
  * With eps = epsRoot = 0 the denominator is 0 only where every gradient so far was 0 (so μ = 0 too);
  * the update there is 0 rather than 0/0 (the same guard applies to the other adaptive rescalings).
  * A NaN gradient, or a ν that overflowed float32 (|g| > 1.8e19), gives a NaN update, never a silent
