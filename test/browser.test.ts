@@ -21,7 +21,7 @@ import { type Tolerance, allClose, float32Tolerance } from '../laws/allclose.js'
 import { kernelCacheCapacity } from '../src/tensor/gpu.js'
 import { reportBackend } from './backend-report.js'
 import { type Bundle, type Served, bundleForBrowser, chromiumFlags, chromiumPath, haveChromium, launchChromium, serve, within } from './browser/harness.js'
-import type { BackendResult, BrowserTestApi, Trajectory, TrajectoryRequest } from './browser/protocol.js'
+import type { BackendResult, BrowserTestApi, TfjsPageResult, Trajectory, TrajectoryRequest } from './browser/protocol.js'
 
 const required = process.env.FLUXION_REQUIRE_BROWSER === '1'
 const pageBackends = ['cpu', 'webgl2', 'webgpu', 'webasm'] as const
@@ -124,6 +124,7 @@ describe('in headless Chromium', () => {
   let server: Awaited<ReturnType<typeof serve>> | undefined
   let results = new Map<string, BackendResult>()
   let bundled: { readonly testPage: Bundle; readonly example: Bundle } | undefined
+  let tfjsPage: Bundle | undefined
   const reference = adamFloat64(request)
   const report: string[] = []
 
@@ -135,14 +136,17 @@ describe('in headless Chromium', () => {
 
   beforeAll(async () => {
     if (noChromium) return
-    const [testPage, example] = await Promise.all([bundleForBrowser(here('./browser/page.ts')), bundleForBrowser(here('../examples/browser/main.ts'))])
+    const [testPage, example, tfjs] = await Promise.all([bundleForBrowser(here('./browser/page.ts')), bundleForBrowser(here('../examples/browser/main.ts')), bundleForBrowser(here('./browser/tfjs-page.ts'))])
     bundled = { testPage, example }
+    tfjsPage = tfjs
     const html = (script: string) => `<!doctype html><meta charset="utf-8"><title>fluxion browser test</title><script type="module" src="${script}"></script>`
     const files = new Map<string, Served>([
       ['/', { body: html('/page.js'), type: 'text/html' }],
       ['/page.js', { body: testPage.text, type: 'text/javascript' }],
       ['/example/', { body: readFileSync(here('../examples/browser/index.html'), 'utf8'), type: 'text/html' }],
       ['/example/main.js', { body: example.text, type: 'text/javascript' }],
+      ['/tfjs/', { body: html('/tfjs/page.js'), type: 'text/html' }],
+      ['/tfjs/page.js', { body: tfjs.text, type: 'text/javascript' }],
     ])
     server = await serve(files)
     browser = await launchChromium(browserTimeoutMs)
@@ -267,6 +271,36 @@ describe('in headless Chromium', () => {
       report.push(`example on ${mode.padEnd(6)}: loss ${losses[0]!.toFixed(4)} → ${tail.toFixed(4)} (mean of the last 10) over ${losses.length} Adam steps`)
     } finally {
       await within(10_000, 'closing the example page', page.close())
+    }
+  })
+
+  it.skipIf(noChromium)('fluxion/tfjs on tfjs-backend-webgl: tfjsOptimizer(adam) through minimize follows fluxion\'s own Adam, survives getWeights / setWeights and leaks nothing', async (ctx) => {
+    expect(tfjsPage!.inputs).toEqual(expect.arrayContaining(['src/tfjs.ts', 'node_modules/@tensorflow/tfjs-backend-webgl/dist/index.js']))
+    const page = watch(await browser!.newPage(), 'fluxion/tfjs page', errors)
+    try {
+      await page.goto(`${server!.origin}/tfjs/`, { timeout: browserTimeoutMs })
+      await page.waitForFunction(() => 'fluxionTfjsTest' in globalThis, undefined, { timeout: browserTimeoutMs })
+      const r = await within(
+        browserTimeoutMs,
+        'the fluxion/tfjs page',
+        page.evaluate((q) => (globalThis as unknown as { fluxionTfjsTest: { run: (q: TrajectoryRequest) => Promise<TfjsPageResult> } }).fluxionTfjsTest.run(q), request),
+      )
+      if (!r.ran) {
+        if (required) throw new Error(`tfjs-backend-webgl did not start in the page: ${r.why}`)
+        ctx.skip(`tfjs-backend-webgl: ${r.why}`)
+        return
+      }
+      expect(r.backend).toBe('webgl')
+      expect(r.trajectory).toHaveLength(request.steps)
+      // webgl computes the gradients in float32 (float16 where it cannot render float32)
+      const tol = r.float32 ? float32Tolerance : { rtol: 2e-3, atol: 2e-3 }
+      expect(compare(r.trajectory, r.reference, tol), 'webgl through the adapter vs fluxion on cpu').toBe('ok')
+      expect(compare(r.trajectory, reference, tol), 'webgl through the adapter vs float64 Adam').toBe('ok')
+      expect(r.numTensorsAfter, 'tfjs tensors left in the page').toBe(r.numTensorsBefore)
+      expect(r.liveAfter, 'fluxion tensors left in the page').toBe(r.liveBefore)
+      report.push(`fluxion/tfjs on webgl (float32 ${r.float32}): max |Δ| vs fluxion cpu ${maxAbsDifference(r.trajectory, r.reference).toExponential(2)}`)
+    } finally {
+      await within(10_000, 'closing the fluxion/tfjs page', page.close())
     }
   })
 

@@ -38,24 +38,24 @@ afterAll(() => rmSync(project, { recursive: true, force: true }))
 describe('the packed package in an empty project', () => {
   it('ships dist, the license and the changelog, and no tests', () => {
     const installed = join(project, 'node_modules/fluxion')
-    for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/gpu.js', 'dist/src/node.js', 'dist/laws/index.js', 'dist/laws/vitest.js', 'LICENSE', 'CHANGELOG.md', 'README.md']) {
+    for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/gpu.js', 'dist/src/node.js', 'dist/src/tfjs.js', 'dist/src/tfjs.d.ts', 'dist/laws/index.js', 'dist/laws/vitest.js', 'LICENSE', 'CHANGELOG.md', 'README.md']) {
       expect(existsSync(join(installed, f)), f).toBe(true)
     }
     expect(existsSync(join(installed, 'test'))).toBe(false)
     expect(readFileSync(join(installed, 'LICENSE'), 'utf8')).toContain('MIT License')
   })
 
-  it('installs only the declared dependencies: no gpu.js, no Dawn, no vitest', () => {
+  it('installs only the declared dependencies: no gpu.js, no Dawn, no vitest, no TensorFlow.js', () => {
     const modules = readdirSync(join(project, 'node_modules'))
     for (const dep of Object.keys(pkg.dependencies)) expect(modules).toContain(dep)
-    for (const optionalPeer of ['gpu.js', 'webgpu', 'vitest']) expect(modules).not.toContain(optionalPeer)
+    for (const optionalPeer of ['gpu.js', 'webgpu', 'vitest', '@tensorflow']) expect(modules).not.toContain(optionalPeer)
   })
 
   it('a plain .mjs trains 100 steps through a save/load round trip, writes and reads a checkpoint file, and exits by itself', () => {
     const r = spawnSync(process.execPath, ['consumer.mjs'], { cwd: project, encoding: 'utf8', timeout: 60_000 })
     expect(r.signal, 'the process did not exit by itself').toBeNull()
     expect(r.status, r.stderr).toBe(0)
-    const out = JSON.parse(r.stdout) as { leaves: number[][]; roundTripExact: boolean; compiledExact: boolean; checkpointOk: boolean; referenceExported: string; gpuError: string }
+    const out = JSON.parse(r.stdout) as { leaves: number[][]; roundTripExact: boolean; compiledExact: boolean; checkpointOk: boolean; referenceExported: string; gpuError: string; tfjsError: string }
     expect(out.roundTripExact).toBe(true)
     expect(out.compiledExact).toBe(true)
     expect(out.checkpointOk).toBe(true)
@@ -65,6 +65,7 @@ describe('the packed package in an empty project', () => {
     expect(out.leaves.flat().some((x) => x !== 0)).toBe(true)
     // without the optional peer, fluxion/gpu says what to install instead of failing on import
     expect(out.gpuError).toMatch(/^UnsupportedError: createGpuBackend needs the optional peer dependency 'gpu\.js' \(npm install gpu\.js\)/)
+    expect(out.tfjsError).toMatch(/^ERR_MODULE_NOT_FOUND: Cannot find package '@tensorflow\/tfjs-core'/)
   })
 
   it('CommonJS can require it (require(esm), Node ≥ 20.19)', () => {
@@ -73,6 +74,24 @@ describe('the packed package in an empty project', () => {
     expect(r.status, r.stderr).toBe(0)
     expect(r.stdout.trim()).toBe('function function function')
   })
+
+  it('with TensorFlow.js installed beside it, fluxion/tfjs trains a tfjs-layers model in model.fit and resumes it exactly from model.save', async () => {
+    const withTfjs = mkdtempSync(join(tmpdir(), 'fluxion-consumer-tfjs-'))
+    try {
+      writeFileSync(join(withTfjs, 'package.json'), JSON.stringify({ name: 'consumer-tfjs', private: true, type: 'module' }))
+      const tfjs = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-layers'].map((p) => `${p}@${lock.packages[`node_modules/${p}`]!.version}`)
+      await npm(['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, ...tfjs], withTfjs)
+      cpSync(join(repo, 'test/consumer/consumer-tfjs.mjs'), join(withTfjs, 'consumer-tfjs.mjs'))
+      const r = spawnSync(process.execPath, ['consumer-tfjs.mjs'], { cwd: withTfjs, encoding: 'utf8', timeout: 60_000 })
+      expect(r.status, r.stderr).toBe(0)
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { firstLoss: number; lastLoss: number; restored: boolean; resumedExact: boolean }
+      expect(out.lastLoss).toBeLessThan(out.firstLoss / 2)
+      expect(out.restored).toBe(true)
+      expect(out.resumedExact).toBe(true)
+    } finally {
+      rmSync(withTfjs, { recursive: true, force: true })
+    }
+  }, 300_000)
 
   it.each(['node16', 'nodenext', 'bundler'])('a strict TypeScript consumer type-checks with skipLibCheck false (moduleResolution %s)', (resolution) => {
     const compilerOptions = {

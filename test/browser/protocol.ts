@@ -82,3 +82,23 @@ export type BackendResult =
 export interface BrowserTestApi {
   readonly run: (request: TrajectoryRequest) => Promise<BackendResult[]>
 }
+
+/**
+ * What the fluxion/tfjs page returns: `tfjsOptimizer(adam)` on tfjs-backend-webgl (its weights moved
+ * to a new optimizer at `saveAt`), fluxion's own Adam on its cpu backend, and the live counts of
+ * both libraries before and after.
+ */
+export type TfjsPageResult =
+  | {
+      readonly ran: true
+      readonly backend: string
+      /** WEBGL_RENDER_FLOAT32_ENABLED: whether webgl stores float32 (else float16). */
+      readonly float32: boolean
+      readonly trajectory: Trajectory
+      readonly reference: Trajectory
+      readonly numTensorsBefore: number
+      readonly numTensorsAfter: number
+      readonly liveBefore: number
+      readonly liveAfter: number
+    }
+  | { readonly ran: false; readonly why: string }

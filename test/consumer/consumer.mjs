@@ -59,6 +59,13 @@ try {
 } catch (e) {
   gpuError = `${e.name}: ${e.message}`
 }
+// fluxion/tfjs without its optional peer: Node's own error names the package to install
+let tfjsError = ''
+try {
+  await import('fluxion/tfjs')
+} catch (e) {
+  tfjsError = `${e.code}: ${e.message}`
+}
 console.log(JSON.stringify({
   leaves: tree.leaves(straight).map((x) => Array.from(x)),
   roundTripExact: same.ok,
@@ -66,4 +73,5 @@ console.log(JSON.stringify({
   checkpointOk,
   referenceExported: typeof reference,
   gpuError,
+  tfjsError,
 }))
