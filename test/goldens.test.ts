@@ -71,16 +71,11 @@ const exceptions: Readonly<Record<string, { readonly steps: number; readonly why
 }
 
 /**
- * Trajectories that differ by algorithm, not by rounding: fluxion's `scaleByLbfgs`
- * (src/transforms/lbfgs.ts) differs from Optax's `scale_by_lbfgs` in its first step. (It also drops
- * pairs that fail the curvature condition sᵀy > 1e-10‖s‖‖y‖, which Optax keeps; on the convex
- * quadratic, the one problem L-BFGS is checked on, none fails.) Each listed case must still
- * diverge, so that a fix moves it back into the checked set.
+ * Trajectories that differ by algorithm, not by rounding (none today; Optax's first L-BFGS step,
+ * min(1, 1/‖g‖)·g, was the last). Each listed case must still diverge, so that a fix moves it back
+ * into the checked set.
  */
-const firstStep = "Optax scales the first L-BFGS step by min(1, 1/‖g‖) when scale_init_precond is set; fluxion's first step is g"
-const knownDifferences: Readonly<Record<string, string>> = {
-  'lbfgs/optax/defaults/quadratic': firstStep,
-}
+const knownDifferences: Readonly<Record<string, string>> = {}
 
 const builders: Readonly<Record<string, (options: never) => Optimizer>> = {
   sgd: f.sgd,

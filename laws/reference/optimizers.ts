@@ -282,7 +282,8 @@ export const larsReference = (theta0: Leaves, grads: Leaves[], alpha: Rate, wd: 
 
 /**
  * L-BFGS with a fixed step (Nocedal & Wright 2006, Algorithms 7.4/7.5, initial H₀ = γI with
- * γ = sᵀy/yᵀy of the newest pair, or H₀ = I when `scaleInitPrecond` is false), skipping (ρ = 0) pairs that fail the curvature condition
+ * γ = sᵀy/yᵀy of the newest pair, γ = min(1, 1/‖g‖) at the first step (Optax, SciPy), or H₀ = I
+ * when `scaleInitPrecond` is false), skipping (ρ = 0) pairs that fail the curvature condition
  * sᵀy > 1e-10‖s‖‖y‖ (or sᵀy ≤ 1e-30), on the concatenated vector;
  * `gradient(θ)` gives ∇f.
  */
@@ -323,6 +324,8 @@ export const lbfgsReference = (
     }
     let gamma = 1
     if (scaleInitPrecond && S.length > 0 && !(rho[S.length - 1]! <= 0)) gamma = dot(S[S.length - 1]!, Y[S.length - 1]!) / dot(Y[S.length - 1]!, Y[S.length - 1]!)
+    // the first step (no pairs yet): min(1, 1/‖g‖) g, Optax `scale_by_lbfgs` (after SciPy's fmin_bfgs)
+    if (scaleInitPrecond && k === 0) gamma = Math.min(1, 1 / Math.sqrt(dot(g, g)))
     const r = q.map((x) => gamma * x)
     for (let i = 0; i < S.length; i++) {
       const b = rho[i]! * dot(Y[i]!, r)

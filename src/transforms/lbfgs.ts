@@ -53,6 +53,8 @@ const gammaOp = defineElementwise({ name: 'lbfgsGamma', inputs: ['sy', 'yy', 'rh
 const ab = defineElementwise({ name: 'lbfgsCoef', inputs: ['r', 'd'], outputs: ['r * d'] })
 const subOp = defineElementwise({ name: 'lbfgsSub', inputs: ['a', 'b'], outputs: ['a - b'] })
 const negOp = defineElementwise({ name: 'lbfgsNeg', inputs: ['a'], outputs: ['-a'] })
+// Optax's (and SciPy's) first step: g scaled by min(1, 1/‖g‖); a zero g stays 0 (1/0 = ∞, min 1)
+const firstScaleOp = defineElementwise({ name: 'lbfgsFirstScale', inputs: ['gg'], outputs: ['Math.min(1, 1 / Math.sqrt(gg))'] })
 
 const copyTree = (t: Params): Params => mapLeaves([['tree', t]], 1, ([x], path) => [clone(x!, path)])[0]!
 const diffTree = (a: Params, b: Params): Params => mapLeaves([['a', a], ['b', b]], 1, ([x, y], path) => elementwise(diffOp, [x!, y!], [], path))[0]!
@@ -75,7 +77,8 @@ const axpy = (x: Params, a: Tensor, y: Params): Params =>
  *   q ← g;  for i newest→oldest: αᵢ = ρᵢsᵢᵀq, q ← q − αᵢyᵢ
  *   r ← γq (γ = sᵀy / yᵀy of the newest pair, or 1);  for i oldest→newest: β = ρᵢyᵢᵀr, r ← r + (αᵢ − β)sᵢ
  *
- * The first step returns g. A pair enters with ρᵢ = 0 (contributing nothing) unless it meets the
+ * The first step returns g, scaled by min(1, 1/‖g‖) when `scaleInitPrecond` (as Optax and SciPy
+ * do: a first step no longer than the learning rate). A pair enters with ρᵢ = 0 (contributing nothing) unless it meets the
  * curvature condition sᵀy > 1e-10‖s‖‖y‖ (Nocedal & Wright's safeguard, which also keeps ρ finite
  * once the iterates have converged); γ = 1 when the newest pair is skipped. Everything stays on the device;
  * the inner products are tensors of shape []. Needs the params. There is no line search (it would
@@ -141,7 +144,12 @@ export const scaleByLbfgs = (options: ScaleByLbfgsOptions = {}): GradientTransfo
           const beta = elementwise(ab, [rho[i]!, dot(y[i]!, r)])[0]!
           r = axpy(r, elementwise(subOp, [alphas[i]!, beta])[0]!, s[i]!)
         }
-        const out = k === 0 ? copyTree(updates) : r
+        const first = (): Params => {
+          if (!scaleInitPrecond) return copyTree(updates)
+          const c = elementwise(firstScaleOp, [dot(updates, updates)])[0]!
+          return mapLeaves([['updates', updates]], 1, ([gi], path) => (gi!.size === 0 ? [emptyLeaf(gi!)] : elementwise(scaleOp, [gi!, c], [], path)))[0]!
+        }
+        const out = k === 0 ? first() : r
         const next: ScaleByLbfgsState = frozen({
           count: count + 1,
           params: copyTree(p),
