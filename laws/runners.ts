@@ -93,7 +93,6 @@ export type TransformLaw =
   | 'additivity'
   | 'compiledStep'
   | 'compiledStepDonated'
-  | 'compiledState'
 
 /** Options of the transform-law runners. */
 export interface TransformLawOptions {

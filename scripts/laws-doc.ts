@@ -33,7 +33,6 @@ const checkedOn: Record<string, string> = {
   identityAtEvaluation: 'dropout, gaussianNoise — test/laws, test/layers',
   keepsExpectation: 'dropout — test/layers',
   compiledStepMatches: 'every transform, wrapper and optimizer (every convention), with and without donation, every backend; chains with norm clips, masks, schedules and unfused members — test/core, optimizer-table, compile',
-  compiledStateMatches: 'as compiledStepMatches',
 }
 
 const files = ['transform', 'compile', 'schedule', 'layer'].map((f) => fileURLToPath(new URL(`../laws/predicates/${f}.ts`, import.meta.url)))

@@ -6,8 +6,7 @@ import { type AnyTransformation, type Backend, type Params, Tensor, applyUpdates
 import type { Tree } from '../../src/index.js'
 import { type Tolerance, allClose } from '../allclose.js'
 import type { SequenceInput } from '../arbitraries.js'
-import { toDevice, toHost } from '../host.js'
-import { runTransform } from '../run.js'
+import { type HostTree, toDevice, toHost } from '../host.js'
 import type { LawResult } from './transform.js'
 
 const fail = (message: string): LawResult => ({ ok: false, path: '', index: -1, actual: NaN, expected: NaN, message })
@@ -43,12 +42,13 @@ export const compiledTolerance: (backend: Backend, tol: Tolerance) => Tolerance 
 /**
  * The compiled step equals the unfused one: over the gradient sequence, `compileStep(t)` (with
  * `donate`) gives the params `update` + `applyUpdates` give, step for step, and the same final
- * state (compared as data: tensors within the tolerance, numbers exactly). After every call the
+ * state (compared as data: tensors within the tolerance, numbers exactly), so what a run saves and
+ * resumes from is the same either way. After every call the
  * donated inputs are disposed handles (with `donate`) or live and unchanged (without); at the end,
  * once the results are disposed, the backend holds no more tensors than before.
  */
 export const compiledStepMatches = async (t: AnyTransformation, input: SequenceInput, backend: Backend, donate: boolean, tol: Tolerance): Promise<LawResult> => {
-  const expected = await runTransform(t, input.params, input.grads, backend)
+  const expected = await unfusedRun(t, input, backend)
   const before = backend.liveCount()
   const step = compileStep(t, { donate })
   let params: Params = toDevice(input.params, backend)
@@ -82,6 +82,7 @@ export const compiledStepMatches = async (t: AnyTransformation, input: SequenceI
         if (!c.ok) result = { ...c, message: `step ${k}: compiled params differ from update + applyUpdates: ${c.message}` }
       }
     }
+    if (result.ok) result = sameData(await readTree(state as unknown as Tree<unknown>), expected.state, tolerance, 'compiled state vs update state at')
   } finally {
     dispose([params, state])
   }
@@ -89,31 +90,23 @@ export const compiledStepMatches = async (t: AnyTransformation, input: SequenceI
   return result
 }
 
-/**
- * The compiled step's state equals `update`'s after the same steps (tensors within the tolerance,
- * host numbers exactly): what a run saves and resumes from is the same either way.
- */
-export const compiledStateMatches = async (t: AnyTransformation, input: SequenceInput, backend: Backend, tol: Tolerance): Promise<LawResult> => {
-  const step = compileStep(t, { donate: true })
-  let pa: Params = toDevice(input.params, backend)
-  let sa = t.init(pa)
-  let pb: Params = toDevice(input.params, backend)
-  let sb = t.init(pb)
+/** `update` + `applyUpdates` over the sequence: the params after each step and the final state, on the host. */
+const unfusedRun = async (t: AnyTransformation, input: SequenceInput, backend: Backend): Promise<{ params: HostTree[]; state: unknown }> => {
+  let params: Params = toDevice(input.params, backend)
+  let state = t.init(params)
+  const trajectory: HostTree[] = []
   try {
     for (const gh of input.grads) {
       const g = toDevice(gh, backend)
-      const [u, next] = t.update(g, sa, pa)
-      const p2 = applyUpdates(pa, u)
-      dispose([u, sa, pa], [next, p2, g])
-      pa = p2
-      sa = next
-      ;[pb, sb] = step(pb, g, sb)
-      dispose(g, [pb, sb])
+      const [u, next] = t.update(g, state, params)
+      const p2 = applyUpdates(params, u)
+      dispose([u, state, params, g], [next, p2])
+      params = p2
+      state = next
+      trajectory.push(await toHost(params))
     }
-    const a = await readTree(sa as unknown as Tree<unknown>)
-    const b = await readTree(sb as unknown as Tree<unknown>)
-    return sameData(b, a, compiledTolerance(backend, tol), 'compiled state vs update state at')
+    return { params: trajectory, state: await readTree(state as unknown as Tree<unknown>) }
   } finally {
-    dispose([pa, sa, pb, sb])
+    dispose([params, state])
   }
 }
