@@ -263,7 +263,7 @@ describe.each(backends)('optimizers against their references on $name', (backend
 // below ε (e.g. zero gradients), in tfjs as here; its laws are checked on gradients in [0.01, 10],
 // where ν − μ² ≥ ρᵗ(1 − ρᵗ) min g² stays far above ε over the few steps drawn.
 const awayFromZero = { inputs: sequenceArb({ grads: { min: 0.01, max: 10, zeroWeight: 0 } }) }
-const lawCases: [string, () => Optimizer, { readonly inputs?: ReturnType<typeof sequenceArb> }?][] = [
+const lawCases: [string, () => Optimizer, { readonly inputs?: ReturnType<typeof sequenceArb>; readonly except?: { readonly parity: string } }?][] = [
   ...(['optax', 'pytorch', 'keras', 'tfjs'] as const).flatMap((cv): [string, () => Optimizer, { readonly inputs?: ReturnType<typeof sequenceArb> }?][] => [
     [`sgd momentum (${cv})`, () => sgd({ learningRate: 0.1, momentum: 0.9, convention: cv })],
     [`adagrad (${cv})`, () => adagrad({ learningRate: 0.1, convention: cv })],
@@ -287,7 +287,10 @@ const lawCases: [string, () => Optimizer, { readonly inputs?: ReturnType<typeof 
   // PyTorch's gradient options and momentum dampening, Optax's bias-correction options
   ['sgd dampening, weight decay, maximize (pytorch)', () => sgd({ learningRate: 0.1, momentum: 0.9, dampening: 0.5, weightDecay: 0.1, maximize: true, convention: 'pytorch' })],
   ['adagrad lrDecay (pytorch)', () => adagrad({ learningRate: 0.1, lrDecay: 0.1, convention: 'pytorch' })],
-  ['rmsprop centered biasCorrection, ε outside (optax)', () => rmsprop({ learningRate: 0.01, centered: true, biasCorrection: true, epsInSqrt: false })],
+  // bias-corrected, ν̂ − μ̂² is 0 up to rounding at the first step (ν̂ = g², μ̂ = g), so the result is
+  // decided by rounding there: the float64 cpu loop and float32 gpus cannot agree (the goldens check
+  // it against Optax on the cpu)
+  ['rmsprop centered biasCorrection, ε outside (optax)', () => rmsprop({ learningRate: 0.01, centered: true, biasCorrection: true, epsInSqrt: false }), { except: { parity: 'ν̂ − μ̂² cancels to rounding at the first step' } }],
   ['amsgrad uncorrected (optax)', () => amsgrad({ learningRate: 0.01, biasCorrectionMu: false, biasCorrectionNu: false })],
   ['lamb', () => lamb({ learningRate: 0.01 })],
   ['lars', () => lars({ learningRate: 0.1 })],
