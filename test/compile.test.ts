@@ -298,6 +298,7 @@ describe('compileStep refuses what update refuses (review findings)', () => {
 
 it('compileStep validates its arguments', () => {
   expect(() => compileStep(5 as never)).toThrow(HyperparameterError)
+  expect(() => fusedTransformations(null as never)).toThrow(/fusedTransformations: transform = null/)
   expect(() => compileStep(adam({ learningRate: 1 }), { donat: true } as never)).toThrow(/donat/)
   expect(() => compileStep(adam({ learningRate: 1 }), { donate: 1 } as never)).toThrow(/donate = 1/)
 })

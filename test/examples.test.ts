@@ -1,10 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadImage } from '@napi-rs/canvas'
 import { afterAll, describe, expect, it } from 'vitest'
 import { renderLinePlot } from '../examples/plot.js'
+import { runAsync } from './helpers.js'
 
 const run = (file: string, ...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', file, ...args], { timeout: 120_000, encoding: 'utf8', env: process.env })
@@ -45,17 +46,7 @@ describe('examples', () => {
   })
 })
 
-// the demo's runs overlap (describe.concurrent): a child process each, stdout a pipe as in CI
-const runAsync = (file: string, ...args: string[]) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], { timeout: 120_000, env: process.env })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (status) => resolve({ status, stdout, stderr }))
-  })
+// the demo's runs overlap (describe.concurrent): a child process each (runAsync), stdout a pipe as in CI
 
 const pngSize = async (png: Buffer) => {
   expect([...png.subarray(0, 8)]).toEqual([137, 80, 78, 71, 13, 10, 26, 10])

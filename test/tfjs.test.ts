@@ -10,7 +10,6 @@ import * as tf from '@tensorflow/tfjs-core'
 import '@tensorflow/tfjs-backend-cpu'
 import '@tensorflow/tfjs-backend-wasm'
 import * as tfl from '@tensorflow/tfjs-layers'
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -48,6 +47,7 @@ import {
   sgd,
   warmupCosineDecay,
 } from '../src/index.js'
+import { runAsync } from './helpers.js'
 import { FluxionOptimizer, assignVariables, fromTfjs, labelsByName, leafNames, lossAndGrads, maskByName, paramKeys, registerTransformation, tfjsOptimizer, toTfjs, variablesByName } from '../src/tfjs.js'
 import { allClose } from '../laws/allclose.js'
 import { float32Arb } from '../laws/arbitraries.js'
@@ -554,15 +554,7 @@ describe('npm run demo:tfjs', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fluxion-tfjs-demo-'))
     const png = join(dir, 'curves.png')
     try {
-      const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'examples/tfjs-mnist.ts', '--quick', `--out=${png}`], { timeout: 120_000 })
-        let stdout = ''
-        let stderr = ''
-        child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-        child.on('error', reject)
-        child.on('close', (status) => resolve({ status, stdout, stderr }))
-      })
+      const r = await runAsync('examples/tfjs-mnist.ts', '--quick', `--out=${png}`)
       expect(r.status, r.stderr.slice(-2000)).toBe(0)
       const accuracies = [...r.stdout.matchAll(/test accuracy (\d+\.\d+)%, training (\d+\.\d+) s/g)].map((m) => Number(m[1]))
       expect(accuracies).toHaveLength(2)

@@ -7,29 +7,12 @@ import type { Tree } from '../../src/index.js'
 import { type Tolerance, allClose } from '../allclose.js'
 import type { SequenceInput } from '../arbitraries.js'
 import { type HostTree, toDevice, toHost } from '../host.js'
+import { sameData } from './snapshot.js'
 import type { LawResult } from './transform.js'
 
 const fail = (message: string): LawResult => ({ ok: false, path: '', index: -1, actual: NaN, expected: NaN, message })
 
 const tensorsOf = (x: unknown): Tensor[] => tree.leaves(x as Tree<unknown>).filter((t): t is Tensor => t instanceof Tensor)
-
-/** Two snapshots (`readTree` results) as data: tensors within `tol`, every other leaf exactly. */
-const sameData = (actual: unknown, expected: unknown, tol: Tolerance, what: string): LawResult => {
-  const d = tree.firstDifference(actual, expected)
-  if (d) return fail(`${what}: structure differs at ${d.path}: ${d.detail}`)
-  const as = tree.leaves(actual as Tree<unknown>)
-  const es = tree.leaves(expected as Tree<unknown>)
-  const paths = tree.paths(actual as Tree<unknown>)
-  for (let i = 0; i < as.length; i++) {
-    const x = as[i]
-    const y = es[i]
-    if (x instanceof Float32Array && y instanceof Float32Array) {
-      const c = allClose(x, y, tol)
-      if (!c.ok) return { ...c, path: paths[i]!, message: `${what} ${paths[i]}: ${c.message}` }
-    } else if (!Object.is(x, y)) return fail(`${what} ${paths[i]}: ${String(x)} vs ${String(y)}`)
-  }
-  return { ok: true }
-}
 
 /**
  * The tolerance the compiled step meets against `update` + `applyUpdates`: bit for bit on a
@@ -71,7 +54,7 @@ export const compiledStepMatches = async (t: AnyTransformation, input: SequenceI
         if (dead) result = fail(`step ${k}: non-donated ${dead} was disposed`)
         else {
           const after = await readTree([params, state] as unknown as Tree<unknown>)
-          result = sameData(after, snapshot, { rtol: 0, atol: 0, nanEqual: true }, `step ${k}: a non-donated input changed:`)
+          result = sameData(after, snapshot, { rtol: 0, atol: 0, nanEqual: true }, `step ${k}: a non-donated input changed at`)
           dispose([params, state], [p2, s2])
         }
       }

@@ -20,6 +20,7 @@ import { type Comparison, type Tolerance, allClose } from '../allclose.js'
 import type { SequenceInput } from '../arbitraries.js'
 import { type HostTree, hostMap, toDevice } from '../host.js'
 import { runTransform } from '../run.js'
+import { sameData } from './snapshot.js'
 
 /** The outcome of checking one law on one input. */
 export type LawResult = Comparison
@@ -82,24 +83,7 @@ type Snapshot = Tree<Float32Array | unknown>
 
 const snapshot = (x: unknown): Promise<Snapshot> => readTree(x as Tree<unknown>) as Promise<Snapshot>
 
-const sameSnapshot = (a: Snapshot, b: Snapshot): LawResult => {
-  const d = tree.firstDifference(a, b)
-  if (d) return { ok: false, path: d.path, index: -1, actual: NaN, expected: NaN, message: `structure changed at ${d.path}: ${d.detail}` }
-  const as = tree.leaves(a)
-  const bs = tree.leaves(b)
-  const paths = tree.paths(a)
-  for (let i = 0; i < as.length; i++) {
-    const x = as[i]
-    const y = bs[i]
-    if (x instanceof Float32Array && y instanceof Float32Array) {
-      const c = allClose(x, y, unchanged)
-      if (!c.ok) return { ...c, path: paths[i]!, message: `${paths[i]}: ${c.message}` }
-    } else if (!Object.is(x, y)) {
-      return { ok: false, path: paths[i]!, index: -1, actual: NaN, expected: NaN, message: `${paths[i]}: ${String(x)} changed to ${String(y)}` }
-    }
-  }
-  return { ok: true }
-}
+const sameSnapshot = (a: Snapshot, b: Snapshot): LawResult => sameData(a, b, unchanged)
 
 /**
  * Purity: `update` leaves its arguments (updates, state, params) byte-for-byte unchanged, and

@@ -311,9 +311,16 @@ const layoutsOf = (plan: Plan, k: Kernel): Broadcast[] => {
 
 type Segment = { readonly kind: 'fused'; readonly items: readonly Extract<Item, { kind: 'stage' }>[]; readonly last: boolean } | { readonly kind: 'opaque'; readonly item: Extract<Item, { kind: 'opaque' }> }
 
+/** Throws a HyperparameterError unless `t` is a GradientTransformation `{ init, update }`. */
+const checkTransformation = (fn: string, field: string, t: unknown): void => {
+  const ok = typeof t === 'object' && t !== null && typeof (t as { init?: unknown }).init === 'function' && typeof (t as { update?: unknown }).update === 'function'
+  if (!ok) throw new HyperparameterError(fn, field, t, 'a GradientTransformation { init, update }')
+}
+
 /** Which transformations fuse (and the names `compileStep` reports for the others). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const fusedTransformations = (transform: GradientTransformation<any>): { readonly fused: readonly string[]; readonly unfused: readonly string[] } => {
+  checkTransformation('fusedTransformations', 'transform', transform)
   const items: Item[] = []
   resolve(transform, items)
   return {
@@ -360,8 +367,7 @@ export const fusedTransformations = (transform: GradientTransformation<any>): { 
  * ```
  */
 export const compileStep = <S>(optimizer: GradientTransformation<S>, options: CompileStepOptions = {}): CompiledStep<S> => {
-  const ok = typeof optimizer === 'object' && optimizer !== null && typeof optimizer.init === 'function' && typeof optimizer.update === 'function'
-  if (!ok) throw new HyperparameterError('compileStep', 'optimizer', optimizer, 'a GradientTransformation { init, update }')
+  checkTransformation('compileStep', 'optimizer', optimizer)
   const { donate } = validate('compileStep', { donate: ranges.boolean }, options, { donate: false })
   const items: Item[] = []
   const root = resolve(optimizer as AnyT, items)

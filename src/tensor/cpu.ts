@@ -10,16 +10,20 @@ type Loop = (ins: readonly Float32Array[], outs: Float32Array[], scalars: readon
 const readExpr = (name: string, r: Read): string =>
   r.kind === 'same' ? `in_${name}[__i]` : r.kind === 'mod' ? (r.size === 1 ? `in_${name}[0]` : `in_${name}[__i % ${r.size}]`) : `in_${name}[Math.floor(__i / ${r.inner})]`
 
+/** The loop over i shared by the op's loops: inputs bound, lets evaluated, then `perOutput` for each output. */
+const loopSource = (op: ElementwiseOp, reads: readonly Read[], before: readonly string[], perOutput: (expr: string, i: number) => string): string[] => [
+  ...op.inputs.map((name, i) => `const in_${name} = __ins[${i}];`),
+  ...op.scalars.map((name, i) => `const ${name} = __scalars[${i}];`),
+  ...before,
+  'for (let __i = 0; __i < __n; __i++) {',
+  ...op.inputs.map((name, k) => `  const ${name} = ${readExpr(name, reads[k]!)};`),
+  ...op.lets.map(([name, expr]) => `  const ${name} = ${expr};`),
+  ...op.outputs.map((expr, i) => `  ${perOutput(expr, i)}`),
+  '}',
+]
+
 const compileLoop = (op: ElementwiseOp, reads: readonly Read[]): Loop => {
-  const lines: string[] = []
-  op.inputs.forEach((name, i) => lines.push(`const in_${name} = __ins[${i}];`))
-  op.scalars.forEach((name, i) => lines.push(`const ${name} = __scalars[${i}];`))
-  op.outputs.forEach((_, i) => lines.push(`const out_${i} = __outs[${i}];`))
-  lines.push('for (let __i = 0; __i < __n; __i++) {')
-  op.inputs.forEach((name, k) => lines.push(`  const ${name} = ${readExpr(name, reads[k]!)};`))
-  op.lets.forEach(([name, expr]) => lines.push(`  const ${name} = ${expr};`))
-  op.outputs.forEach((expr, i) => lines.push(`  out_${i}[__i] = ${expr};`))
-  lines.push('}')
+  const lines = loopSource(op, reads, op.outputs.map((_, i) => `const out_${i} = __outs[${i}];`), (expr, i) => `out_${i}[__i] = ${expr};`)
   return new Function('__ins', '__outs', '__scalars', '__n', lines.join('\n')) as Loop
 }
 
@@ -30,15 +34,7 @@ type ReduceLoop = (ins: readonly Float32Array[], scalars: readonly number[], n: 
  * and summed in float64, so the sum equals `sum` of the stored output.
  */
 const compileReduceLoop = (op: ElementwiseOp, reads: readonly Read[]): ReduceLoop => {
-  const lines: string[] = []
-  op.inputs.forEach((name, i) => lines.push(`const in_${name} = __ins[${i}];`))
-  op.scalars.forEach((name, i) => lines.push(`const ${name} = __scalars[${i}];`))
-  op.outputs.forEach((_, i) => lines.push(`let __s${i} = 0;`))
-  lines.push('for (let __i = 0; __i < __n; __i++) {')
-  op.inputs.forEach((name, k) => lines.push(`  const ${name} = ${readExpr(name, reads[k]!)};`))
-  op.lets.forEach(([name, expr]) => lines.push(`  const ${name} = ${expr};`))
-  op.outputs.forEach((expr, i) => lines.push(`  __s${i} += Math.fround(${expr});`))
-  lines.push('}')
+  const lines = loopSource(op, reads, op.outputs.map((_, i) => `let __s${i} = 0;`), (expr, i) => `__s${i} += Math.fround(${expr});`)
   lines.push(`return [${op.outputs.map((_, i) => `__s${i}`).join(', ')}];`)
   return new Function('__ins', '__scalars', '__n', lines.join('\n')) as ReduceLoop
 }
