@@ -43,6 +43,7 @@ import {
   chain,
   clipByGlobalNorm,
   createCpuBackend,
+  createWasmBackend,
   dispose,
   fromArray,
   read,
@@ -52,6 +53,8 @@ import {
   sum,
 } from '../src/index.js'
 import { createGpuBackend } from '../src/gpu.js'
+import { wasmApi } from '../src/tensor/wasm/api.js'
+import { handAdamModule } from './hand-wasm.js'
 
 // ---- settings ------------------------------------------------------------------------------------
 
@@ -321,6 +324,47 @@ const handCandidate = (name: string, group: 'adam' | 'chain', data: Data): Candi
   },
 })
 
+/**
+ * The practical floor: a hand-written WebAssembly SIMD (f32x4) in-place Adam loop, written directly
+ * with the binary writer (not generated from fluxion's expressions), over p, g, m, v in its own
+ * memory: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², p ← p − a·m / (√(c·v) + ε), 4 elements per
+ * iteration (the sizes here are multiples of 4 only at 1 leaf; a scalar tail does the rest).
+ */
+const handWasmCandidate = (data: Data): Candidate => ({
+  name: 'hand WASM SIMD in-place',
+  group: 'adam',
+  make: () => {
+    const bytes = handAdamModule({ b1, b2, eps })
+    const total = data.sizes.reduce((x, y) => x + y, 0)
+    const api = wasmApi()!
+    const memory = new api.Memory({ initial: Math.ceil((16 * total + 16 * 4 * data.sizes.length) / 65536) + 1 })
+    const kernel = new api.Instance(new api.Module(bytes), { m: { memory } }).exports.adam as (p: number, g: number, m: number, v: number, n: number, a: number, c: number) => void
+    // four arrays per leaf, each 16-byte aligned
+    let at = 16
+    const leaves = data.sizes.map((n, k) => {
+      const ptrs = [0, 1, 2, 3].map(() => {
+        const ptr = at
+        at += Math.ceil((4 * n) / 16) * 16
+        return ptr
+      })
+      new Float32Array(memory.buffer, ptrs[0]!, n).set(data.p0[k]!)
+      new Float32Array(memory.buffer, ptrs[1]!, n).set(data.g[k]!)
+      return { n, ptrs }
+    })
+    let t = 0
+    return {
+      step: () => {
+        t++
+        const a = lr / (1 - b1 ** t)
+        const c = 1 / (1 - b2 ** t)
+        for (const { n, ptrs } of leaves) kernel(ptrs[0]!, ptrs[1]!, ptrs[2]!, ptrs[3]!, n, a, c)
+      },
+      params: async () => leaves.map(({ n, ptrs }) => new Float32Array(memory.buffer, ptrs[0]!, n).slice()),
+      dispose: () => undefined,
+    }
+  },
+})
+
 /** The tfjs backends that started (a note says why one did not). */
 const tfjsBackends = new Set<'cpu' | 'wasm'>()
 const useTfBackend = async (name: 'cpu' | 'wasm') => {
@@ -430,18 +474,25 @@ const timeCase = async (n: number, layout: Layout, gpu: Backend | undefined): Pr
   const data = makeData(n, layout)
   // a fresh cpu backend per case: its pool of recycled arrays goes with it
   const cpuB = createCpuBackend('cpu')
+  const wasmB = createWasmBackend('wasm')
   const grads = toTree(data.g, cpuB)
+  const wasmGrads = toTree(data.g, wasmB)
   const gpuGrads = gpu ? toTree(data.g, gpu) : undefined
   const cands: Candidate[] = [
     handCandidate('hand in-place JS', 'adam', data),
     fusedCandidate('fluxion fused', 'adam', adamOpt, true, cpuB, data, grads),
     fusedCandidate('fluxion fused, no donation', 'adam', adamOpt, false, cpuB, data, grads),
     unfusedCandidate('fluxion unfused', 'adam', adamOpt, cpuB, data, grads),
+    handWasmCandidate(data),
+    fusedCandidate('fluxion wasm fused', 'adam', adamOpt, true, wasmB, data, wasmGrads),
+    fusedCandidate('fluxion wasm fused, no donation', 'adam', adamOpt, false, wasmB, data, wasmGrads),
+    unfusedCandidate('fluxion wasm unfused', 'adam', adamOpt, wasmB, data, wasmGrads),
     ...(tfjsBackends.has('cpu') ? [tfjsCandidate('tfjs-cpu 4.22 train.adam', 'cpu', data)] : []),
     ...(tfjsBackends.has('wasm') ? [tfjsCandidate('tfjs-wasm 4.22 train.adam', 'wasm', data)] : []),
     handCandidate('chain: hand fused JS', 'chain', data),
     fusedCandidate('chain: fluxion fused', 'chain', chainOpt, true, cpuB, data, grads),
     unfusedCandidate('chain: fluxion unfused', 'chain', chainOpt, cpuB, data, grads),
+    fusedCandidate('chain: fluxion wasm fused', 'chain', chainOpt, true, wasmB, data, wasmGrads),
     ...(gpu && gpuGrads
       ? [
           fusedCandidate(`fluxion ${gpu.name} fused`, 'adam', adamOpt, true, gpu, data, gpuGrads),
@@ -486,13 +537,13 @@ const timeCase = async (n: number, layout: Layout, gpu: Backend | undefined): Pr
       }
     }
   }
-  const gradsLive = [...leavesOf(grads, data.sizes.length), ...(gpuGrads ? leavesOf(gpuGrads, data.sizes.length) : [])].every((x) => x.backend.isLive(x))
+  const gradsLive = [...leavesOf(grads, data.sizes.length), ...leavesOf(wasmGrads, data.sizes.length), ...(gpuGrads ? leavesOf(gpuGrads, data.sizes.length) : [])].every((x) => x.backend.isLive(x))
   if (!gradsLive) throw new Error('a candidate released the shared gradients')
   refs.clear()
 
-  let before: { fluxion: number; gpu: number; tfjs: number } | undefined
+  let before: { fluxion: number; wasm: number; gpu: number; tfjs: number } | undefined
   for (let r = 0; r < warmRounds + reps; r++) {
-    if (r === warmRounds) before = { fluxion: cpuB.liveCount(), gpu: gpu?.liveCount() ?? 0, tfjs: tf.memory().numTensors }
+    if (r === warmRounds) before = { fluxion: cpuB.liveCount(), wasm: wasmB.liveCount(), gpu: gpu?.liveCount() ?? 0, tfjs: tf.memory().numTensors }
     const order = live.map((_, j) => live[(r + j) % live.length]!)
     for (const entry of order) {
       const { inst, res, scale } = entry
@@ -518,23 +569,26 @@ const timeCase = async (n: number, layout: Layout, gpu: Backend | undefined): Pr
       }
     }
   }
-  before ??= { fluxion: NaN, gpu: NaN, tfjs: NaN } // a dropped candidate makes the counts incomparable
+  before ??= { fluxion: NaN, wasm: NaN, gpu: NaN, tfjs: NaN } // a dropped candidate makes the counts incomparable
   const memory = {
     fluxionLiveBefore: before.fluxion,
     fluxionLiveAfter: cpuB.liveCount(),
+    wasmLiveBefore: before.wasm,
+    wasmLiveAfter: wasmB.liveCount(),
     gpuLiveBefore: before.gpu,
     gpuLiveAfter: gpu?.liveCount() ?? 0,
     tfjsTensorsBefore: before.tfjs,
     tfjsTensorsAfter: tf.memory().numTensors,
     rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
   }
-  const flat = memory.fluxionLiveAfter === memory.fluxionLiveBefore && memory.gpuLiveAfter === memory.gpuLiveBefore && memory.tfjsTensorsAfter === memory.tfjsTensorsBefore
+  const flat = memory.fluxionLiveAfter === memory.fluxionLiveBefore && memory.wasmLiveAfter === memory.wasmLiveBefore && memory.gpuLiveAfter === memory.gpuLiveBefore && memory.tfjsTensorsAfter === memory.tfjsTensorsBefore
   if (!Number.isNaN(before.fluxion) && !flat) {
     console.log(`  WARNING: live tensors changed over the timed rounds: ${JSON.stringify(memory)}`)
   }
   for (const { inst } of live) await inst.dispose()
-  dispose([grads, gpuGrads])
+  dispose([grads, wasmGrads, gpuGrads])
   await cpuB.destroy()
+  await wasmB.destroy()
   for (const res of results) {
     if (res.samplesMs.length === 0) continue
     res.median = median(res.samplesMs)
@@ -553,6 +607,14 @@ const med = (results: readonly Result[], name: string): number | undefined => re
 
 const caseRatios = (results: readonly Result[], gpu: Backend | undefined): Record<string, number> => {
   const pairs: [string, string, string][] = [
+    ['wasm-fused/hand-in-place', 'fluxion wasm fused', 'hand in-place JS'],
+    ['wasm-fused/hand-wasm', 'fluxion wasm fused', 'hand WASM SIMD in-place'],
+    ['wasm-fused-no-donation/hand-wasm', 'fluxion wasm fused, no donation', 'hand WASM SIMD in-place'],
+    ['tfjs-wasm/wasm-fused', 'tfjs-wasm 4.22 train.adam', 'fluxion wasm fused'],
+    ['wasm-chain-fused/wasm-fused-adam', 'chain: fluxion wasm fused', 'fluxion wasm fused'],
+    ['wasm-unfused/wasm-fused', 'fluxion wasm unfused', 'fluxion wasm fused'],
+    ['wasm-fused/roofline', 'fluxion wasm fused', 'roofline (28 B/param copy)'],
+    ['hand-wasm/roofline', 'hand WASM SIMD in-place', 'roofline (28 B/param copy)'],
     ['fused/hand-in-place', 'fluxion fused', 'hand in-place JS'],
     ['fused-no-donation/hand-in-place', 'fluxion fused, no donation', 'hand in-place JS'],
     ['unfused/hand-in-place', 'fluxion unfused', 'hand in-place JS'],
@@ -684,7 +746,7 @@ for (const n of sizes) {
   }
   const [one, mixed] = cases.slice(-2)
   const xs: string[] = []
-  for (const name of ['fluxion fused', 'fluxion unfused', 'hand in-place JS', 'tfjs-wasm 4.22 train.adam']) {
+  for (const name of ['fluxion wasm fused', 'fluxion fused', 'fluxion unfused', 'hand in-place JS', 'tfjs-wasm 4.22 train.adam']) {
     const a = med(mixed!.results, name)
     const b = med(one!.results, name)
     if (a !== undefined && b !== undefined) {

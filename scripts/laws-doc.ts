@@ -12,7 +12,7 @@ const checkedOn: Record<string, string> = {
   rightIdentity: 'as leftIdentity',
   chainAssociative: 'as leftIdentity',
   setToZeroZeroes: 'sgd, adam, trace, scaleByAdam, scale, schedules, identity — test/core',
-  backendParity: 'every transform and optimizer: cpu against gpu:webasm and gpu:webgpu',
+  backendParity: 'every transform and optimizer: cpu against wasm, gpu:webasm and gpu:webgpu',
   inputsUnchanged: 'every transform and optimizer; extreme values (NaN, ±∞, denormals) for adam, sgd, clipByGlobalNorm — test/laws',
   deterministic: 'as inputsUnchanged',
   stateRoundTrip: 'every transform, wrapper and optimizer with a stateCodec',

@@ -1,6 +1,6 @@
 /**
  * The library in a real browser: `src/index.ts` and `src/gpu.ts`, bundled by esbuild for the browser
- * exactly as published (no stubs, no shims), run in headless Chromium on fluxion's cpu backend and on
+ * exactly as published (no stubs, no shims), run in headless Chromium on fluxion's cpu and wasm backends and on
  * gpu.js webgl2, webgpu (both on SwiftShader when there is no GPU) and webasm. The page runs the same
  * Adam trajectory on each, with a saveState / loadState round trip in the middle; Node checks every
  * backend against cpu and against a float64 Adam written here from the paper. The same page takes
@@ -24,7 +24,7 @@ import { type Bundle, type Served, bundleForBrowser, chromiumFlags, chromiumPath
 import type { BackendResult, BrowserTestApi, TfjsPageResult, Trajectory, TrajectoryRequest } from './browser/protocol.js'
 
 const required = process.env.FLUXION_REQUIRE_BROWSER === '1'
-const pageBackends = ['cpu', 'webgl2', 'webgpu', 'webasm'] as const
+const pageBackends = ['cpu', 'wasm', 'webgl2', 'webgpu', 'webasm'] as const
 const exampleBackends = ['cpu', 'webgl2', 'webgpu'] as const
 const exampleSteps = 100
 const noChromium = haveChromium()
@@ -226,7 +226,7 @@ describe('in headless Chromium', () => {
     expect(s.countAfter, `${name}: Adam's count after the skipped step`).toBe(decidedOnDevice(name) ? s.countBefore + 1 : s.countBefore)
   })
 
-  it.skipIf(noChromium).for(pageBackends.filter((b) => b !== 'cpu'))('browser:%s: the kernel cache stays bounded, and a live output of an evicted kernel still reads back', (name, ctx) => {
+  it.skipIf(noChromium).for(pageBackends.filter((b) => b !== 'cpu' && b !== 'wasm'))('browser:%s: the kernel cache stays bounded, and a live output of an evicted kernel still reads back', (name, ctx) => {
     const k = ranOn(name, ctx).kernelCache
     if (!k) throw new Error(`browser:${name} returned no kernel cache check`)
     expect(k.capacity).toBe(kernelCacheCapacity[name])

@@ -92,8 +92,8 @@ describe.each(backends.map((b) => [b.name, b] as const))('compileStep [%s]', (_,
     const want = { p: await host(expected), s: await host(expectedState) }
     const before = b.liveCount()
     const [p2, s2] = compileStep(opt, { donate: true })(params, g, state)
-    expect(allClose(await host(p2), want.p, b.float64Intermediates ? { rtol: 0, atol: 0 } : {}).ok).toBe(true)
-    expect(allClose(await host(s2), want.s, b.float64Intermediates ? { rtol: 0, atol: 0 } : {}).ok).toBe(true)
+    expect(allClose(await host(p2), want.p, b.fusesExactly ? { rtol: 0, atol: 0 } : {}).ok).toBe(true)
+    expect(allClose(await host(s2), want.s, b.fusesExactly ? { rtol: 0, atol: 0 } : {}).ok).toBe(true)
     await expect(read(params.a)).rejects.toThrow(DisposedTensorError)
     expect(() => opt.update(g, state, params)).toThrow(DisposedTensorError)
     // the donated tensors are gone and the new ones took their place: no more live tensors than before
@@ -186,7 +186,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('compileStep [%s]', (_,
     const [u, n1] = opt.update(p1, s1, p1)
     const expected = await host(applyUpdates(p1, u))
     const [q, n2] = compileStep(opt, { donate: true })(p2, p2, s2)
-    expect(allClose(await host(q), expected, b.float64Intermediates ? { rtol: 0, atol: 0 } : {}).ok).toBe(true)
+    expect(allClose(await host(q), expected, b.fusesExactly ? { rtol: 0, atol: 0 } : {}).ok).toBe(true)
     expect(tree.leaves(p2).every((x) => !b.isLive(x as Tensor))).toBe(true)
     dispose([q, n2, p1, s1, u, n1])
   })
@@ -238,7 +238,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('compileStep [%s]', (_,
     for (let k = 0; k < 2; k++) {
       expect(sums[k]!.shape).toEqual([])
       const [got] = await read(sums[k]!)
-      expect(Math.abs(got! - expected[k]![0]!)).toBeLessThanOrEqual(b.float64Intermediates ? 0 : 1e-4 * Math.abs(expected[k]![0]!))
+      expect(Math.abs(got! - expected[k]![0]!)).toBeLessThanOrEqual(b.fusesExactly ? 0 : 1e-4 * Math.abs(expected[k]![0]!))
     }
     dispose([x, c, sums, yy, xx])
   })

@@ -12,7 +12,7 @@ import { type GpuMode, type KernelCacheStats, kernelCacheCapacity, kernelCacheSt
 import { allClose, float32Tolerance } from '../laws/allclose.js'
 import { gpus } from './backends.js'
 
-const cpuOnly = process.env.FLUXION_BACKENDS === 'cpu'
+const cpuOnly = process.env.FLUXION_BACKENDS !== undefined && !process.env.FLUXION_BACKENDS.split(',').includes('gpu:webasm')
 const gpuCpuMode: Backend[] = cpuOnly ? [] : [await createGpuBackend({ mode: 'cpu' })]
 afterAll(async () => {
   for (const b of gpuCpuMode) await b.destroy()

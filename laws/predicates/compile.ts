@@ -16,11 +16,12 @@ const tensorsOf = (x: unknown): Tensor[] => tree.leaves(x as Tree<unknown>).filt
 
 /**
  * The tolerance the compiled step meets against `update` + `applyUpdates`: bit for bit on a
- * backend that evaluates in float64 and rounds where it stores (cpu: the fused kernel rounds where
- * the unfused chain stores), else `tol` (float32 devices may contract or reorder operations). The
+ * backend whose fused kernels round exactly where the unfused chain stores (`fusesExactly`: cpu,
+ * which evaluates in float64 and rounds at the unfused stores, and wasm, where every value is a
+ * float32), else `tol` (gpu.js devices may contract or reorder operations). The
  * same computation gives NaN in the same places, so NaN matches NaN (and nothing else).
  */
-export const compiledTolerance: (backend: Backend, tol: Tolerance) => Tolerance = (backend, tol) => (backend.float64Intermediates ? { rtol: 0, atol: 0, nanEqual: true } : { ...tol, nanEqual: true })
+export const compiledTolerance: (backend: Backend, tol: Tolerance) => Tolerance = (backend, tol) => (backend.fusesExactly ? { rtol: 0, atol: 0, nanEqual: true } : { ...tol, nanEqual: true })
 
 /**
  * The compiled step equals the unfused one: over the gradient sequence, `compileStep(t)` (with

@@ -75,7 +75,13 @@ export const setToZeroZeroes = async (t: AnyTransformation, input: SequenceInput
   return allClose(run.updates, zeros, exact)
 }
 
-/** Backend parity: the same run on two backends agrees within `tol`. */
+/**
+ * Backend parity: the same run on two backends agrees within `tol`, step for step (updates and
+ * state). What it guarantees depends on the inputs: the cpu backend computes in float64 inside and
+ * the wasm and gpu backends in float32, so parity holds where float32 evaluation neither overflows
+ * nor cancels, as on the values the law arbitraries draw ([−10, 10], magnitudes below 1e-6 flushed
+ * to 0); docs/backends.md lists where the two semantics part.
+ */
 export const backendParity = (t: AnyTransformation, input: SequenceInput, a: Backend, b: Backend, tol: Tolerance): Promise<LawResult> =>
   runsAgree([t, a], [t, b], input, tol)
 

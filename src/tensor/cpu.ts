@@ -141,6 +141,7 @@ export const createCpuBackend = (name = 'cpu'): Backend => {
   const backend: Backend = {
     name,
     float64Intermediates: true,
+    fusesExactly: true,
     fromData: (values, shape) => {
       const n = shapeSize(shape)
       if (values.length !== n) throw new RangeError(`fromData: ${values.length} values for shape [${shape.join(', ')}]`)

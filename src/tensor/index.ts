@@ -3,3 +3,4 @@ export type { Backend, Broadcast, Donation, DType, ElementwiseOp, Read } from '.
 export { cpu, createCpuBackend } from './cpu.js'
 export * from './random.js'
 export * from './ops.js'
+export { createWasmBackend, wasmSimdSupported } from './wasm/backend.js'

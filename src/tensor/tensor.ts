@@ -93,13 +93,30 @@ export const defineElementwise = (spec: {
   if (spec.inputs.length === 0 || spec.outputs.length === 0) {
     throw new FluxionError(`elementwise op ${spec.name}: needs at least one input and one output`)
   }
-  return Object.freeze({
+  const op: ElementwiseOp = Object.freeze({
     name: spec.name,
     inputs: Object.freeze([...spec.inputs]),
     scalars: Object.freeze([...scalars]),
     lets: Object.freeze(lets.map(([n, e]) => Object.freeze([n, e] as const))),
     outputs: Object.freeze([...spec.outputs]),
   })
+  registry.add(new WeakRef(op))
+  if (registry.size > 2 * registrySizeAfterPrune + 64) pruneRegistry()
+  return op
+}
+
+// every op defined so far, weakly held, so that a test can run each kernel on each backend
+const registry = new Set<WeakRef<ElementwiseOp>>()
+let registrySizeAfterPrune = 0
+const pruneRegistry = () => {
+  for (const r of registry) if (r.deref() === undefined) registry.delete(r)
+  registrySizeAfterPrune = registry.size
+}
+
+/** @internal Every elementwise op defined so far that is still reachable, in definition order. */
+export const definedElementwiseOps = (): ElementwiseOp[] => {
+  pruneRegistry()
+  return [...registry].map((r) => r.deref()).filter((op): op is ElementwiseOp => op !== undefined)
 }
 
 /**
@@ -142,6 +159,13 @@ export interface Backend {
    * stored, so that fused and unfused results agree bit for bit.
    */
   readonly float64Intermediates?: boolean
+  /**
+   * True where a fused kernel computes bit for bit what the unfused ops store: the cpu backend
+   * (it rounds to float32 where the unfused chain stores) and the wasm engine (every value is a
+   * float32 already, so concatenating the stages' expressions changes no rounding). The compiled
+   * step law is then exact instead of within float32 tolerance.
+   */
+  readonly fusesExactly?: boolean
   /** Sum of all elements, as a tensor of shape `[]`. */
   sum(t: Tensor): Tensor
   /**
@@ -284,7 +308,10 @@ export const broadcastOperands = (tensors: readonly Tensor[], path: string): Bro
       throw new BackendError(path, backendMismatch(t.backend, first.backend))
     }
     if (!t.backend.isLive(t)) throw new DisposedTensorError(path, t.id)
-    if (t.size > out.size || (t.size === out.size && t.shape.length > out.shape.length)) out = t
+    // an empty tensor is the output when there is one ([0, n] + [n] is [0, n])
+    const size = t.size === 0 ? Infinity : t.size
+    const outSize = out.size === 0 ? Infinity : out.size
+    if (size > outSize || (size === outSize && t.shape.length > out.shape.length)) out = t
   }
   const reads = tensors.map((t) => {
     const r = readOf(t.shape, out.shape)

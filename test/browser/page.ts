@@ -4,7 +4,7 @@
  * step with a NaN gradient, and (on gpu backends) more new kernels than the kernel cache holds, and
  * hands the numbers back to Node, which checks them (test/browser.test.ts).
  */
-import { type Backend, type OptimizerState, type Tensor, UnsupportedError, adam, applyIfFinite, applyUpdates, cpu, dispose, fromArray, full, liveTensors, loadState, mul, read, readTree, saveState, scope, sub, tree } from '../../src/index.js'
+import { type Backend, type OptimizerState, type Tensor, UnsupportedError, adam, applyIfFinite, applyUpdates, cpu, createWasmBackend, dispose, fromArray, full, liveTensors, loadState, mul, read, readTree, saveState, scope, sub, tree } from '../../src/index.js'
 import { createGpuBackend } from '../../src/gpu.js'
 import { kernelCacheStats } from '../../src/tensor/gpu.js'
 import type { BackendResult, BrowserTestApi, KernelCacheCheck, SkippedStep, Trajectory, TrajectoryRequest } from './protocol.js'
@@ -127,7 +127,7 @@ const runOn = async (backend: Backend, request: TrajectoryRequest): Promise<Omit
   }
   dispose([curvature, centre])
   const skipped = await skippedStep(backend)
-  const kernelCache = backend === cpu ? undefined : await kernelCacheCheck(backend)
+  const kernelCache = kernelCacheStats(backend) === undefined ? undefined : await kernelCacheCheck(backend)
   return { trajectory: trajectory as Trajectory, resumed: resumed as Trajectory, saved, resaved, liveBefore, liveAfter: liveTensors(backend), skipped, kernelCache }
 }
 
@@ -137,7 +137,7 @@ const run = async (request: TrajectoryRequest): Promise<BackendResult[]> => {
     const started = performance.now()
     let backend: Backend
     try {
-      backend = name === 'cpu' ? cpu : await createGpuBackend({ mode: name as 'webgl2' | 'webgpu' | 'webasm' })
+      backend = name === 'cpu' ? cpu : name === 'wasm' ? createWasmBackend() : await createGpuBackend({ mode: name as 'webgl2' | 'webgpu' | 'webasm' })
     } catch (e) {
       results.push({ backend: name, ran: false, unsupported: e instanceof UnsupportedError, why: e instanceof Error ? e.message : String(e) })
       continue
