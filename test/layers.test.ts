@@ -74,6 +74,9 @@ const layerCases: [string, Layer<any, any>, number, boolean][] = [
   ['batchNorm (training)', batchNorm(), 4, true],
   ['batchNorm (evaluation)', batchNorm(), 4, false],
   ['sequential', sequential([dense(5), batchNorm(), tanh(), dropout(0.2), dense(2)]), 4, true],
+  // ∂x through the backward passes deferred until dx is read
+  ['sequential with input dropout', sequential([dropout(0.2), elu(), dense(5), batchNorm(), tanh(), dense(2)]), 4, true],
+  ['nested sequentials', sequential([sequential([gaussianNoise(0.1), softplus()]), sequential([dense(5), sigmoid()]), dropout(0.2), dense(2)]), 4, true],
 ]
 
 describe.each(backends)('gradCheck on $name', (backend) => {

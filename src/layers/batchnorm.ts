@@ -11,7 +11,7 @@ import { cpu } from '../tensor/cpu.js'
 import { elementwise, mul, scope, sumTo } from '../tensor/ops.js'
 import { type Backend, type Tensor, defineElementwise } from '../tensor/tensor.js'
 import type { DenseParams } from './dense.js'
-import { type Layer, checkInput } from './layer.js'
+import { type Layer, checkInput, lazyInputGradient } from './layer.js'
 
 /** Learned scale and shift, one per feature. */
 export type BatchNormParams = {
@@ -56,7 +56,8 @@ const evalBackwardOp = defineElementwise({ name: 'bnEvalBackward', inputs: ['dy'
  * Batch normalization over the batch axis, per feature. Training: μ_B = mean(x), σ²_B = mean((x − μ_B)²)
  * (biased), x̂ = (x − μ_B)/√(σ²_B + ε), y = γx̂ + β, and the running statistics move towards μ_B and
  * σ²_B with `momentum`. Evaluation: x̂ uses the running statistics. Backward (training):
- * ∂x = γ/√(σ² + ε) · (∂y − mean(∂y) − x̂ · mean(∂y·x̂)), ∂γ = Σ ∂y·x̂, ∂β = Σ ∂y.
+ * ∂x = γ/√(σ² + ε) · (∂y − mean(∂y) − x̂ · mean(∂y·x̂)) (on the first read of `dx`), ∂γ = Σ ∂y·x̂,
+ * ∂β = Σ ∂y.
  *
  * Defaults: momentum = 0.99, eps = 1e-3 (Keras'). γ starts at 1, β at 0, the running mean at 0 and
  * the running variance at 1. Inputs are [batch, features].
@@ -89,10 +90,11 @@ export const batchNorm = (options: BatchNormOptions = {}): Layer<BatchNormParams
         return {
           y: y!,
           state,
-          backward: (dy) => ({
-            dx: elementwise(evalBackwardOp, [dy, params.gamma, inv], [], name)[0]!,
-            dparams: Object.freeze({ gamma: scope(() => sumTo(mul(dy, xhat!, name), [f])), beta: sumTo(dy, [f]) }),
-          }),
+          backward: (dy) =>
+            lazyInputGradient(
+              Object.freeze({ gamma: scope(() => sumTo(mul(dy, xhat!, name), [f])), beta: sumTo(dy, [f]) }),
+              () => elementwise(evalBackwardOp, [dy, params.gamma, inv], [], name)[0]!,
+            ),
         }
       }
       if (m < 1) throw new ShapeError(name, 'a training batch needs at least one row')
@@ -107,15 +109,13 @@ export const batchNorm = (options: BatchNormOptions = {}): Layer<BatchNormParams
       return {
         y: y!,
         state: next,
-        backward: (dy) =>
-          scope(() => {
-            const sumDy = sumTo(dy, [f], name)
-            const sumDyXhat = sumTo(mul(dy, xhat!, name), [f], name)
-            return {
-              dx: elementwise(bnBackwardOp, [dy, xhat!, params.gamma, inv, sumDy, sumDyXhat], [1 / m], name)[0]!,
-              dparams: Object.freeze({ gamma: sumDyXhat, beta: sumDy }),
-            }
-          }),
+        backward: (dy) => {
+          const sumDy = sumTo(dy, [f], name)
+          const sumDyXhat = scope(() => sumTo(mul(dy, xhat!, name), [f], name))
+          return lazyInputGradient(Object.freeze({ gamma: sumDyXhat, beta: sumDy }), () =>
+            elementwise(bnBackwardOp, [dy, xhat!, params.gamma, inv, sumDy, sumDyXhat], [1 / m], name)[0]!,
+          )
+        },
       }
     },
   }

@@ -13,7 +13,7 @@ import { add, elementwise, matmul, scope, sumTo } from '../tensor/ops.js'
 import { type Key, foldIn, normalValues } from '../tensor/random.js'
 import { type Backend, Tensor, defineElementwise } from '../tensor/tensor.js'
 import { HyperparameterError } from '../errors.js'
-import { type Layer, checkInput } from './layer.js'
+import { type Layer, checkInput, lazyInputGradient } from './layer.js'
 
 /** Params of a dense layer. */
 export type DenseParams = {
@@ -67,7 +67,8 @@ const regularization = (kernelRegularizer?: Regularizer, biasRegularizer?: Regul
 
 /**
  * A fully connected layer: y = xW + b, W [in, units], b [units]. Backward: ∂W = xᵀ∂y,
- * ∂b = Σ_batch ∂y, ∂x = ∂y Wᵀ. Regularizers on the kernel and the bias are separate.
+ * ∂b = Σ_batch ∂y, ∂x = ∂y Wᵀ (on the first read of `dx`, `lazyInputGradient`). Regularizers on the
+ * kernel and the bias are separate.
  *
  * Defaults: kernelInitializer = glorotUniform(), biasInitializer = zerosInit(), no regularizers.
  * `units` is an integer in [1, 2^28]; `init` refuses an input shape whose kernel [in, units] would
@@ -105,13 +106,9 @@ const denseLayer = (name: string, units: number, o: ValidDenseOptions): Layer<De
       return {
         y,
         state,
-        backward: (dy) => ({
-          // computed on first access: nothing pays for the input layer's ∂x
-          get dx() {
-            return matmul(dy, params.kernel, { transposeB: true })
-          },
-          dparams: Object.freeze({ kernel: matmul(x, dy, { transposeA: true }), bias: sumTo(dy, [units]) }),
-        }),
+        // ∂x on the first read of dx: a model's input layer never pays for it
+        backward: (dy) =>
+          lazyInputGradient(Object.freeze({ kernel: matmul(x, dy, { transposeA: true }), bias: sumTo(dy, [units]) }), () => matmul(dy, params.kernel, { transposeB: true })),
       }
     },
     ...(regularization(o.kernelRegularizer, o.biasRegularizer) ? { regularization: regularization(o.kernelRegularizer, o.biasRegularizer)! } : {}),
@@ -147,19 +144,15 @@ export const noisyDense = (units: number, options: DenseOptions & { readonly std
       checkInput(name, x, [params.kernel.shape[0]!])
       const w = params.kernel
       const noisy = scope(() => {
-        const z = w.backend.fromData(Float32Array.from(normalValues(opts.key!, w.size)), w.shape)
+        const z = w.backend.fromData(new Float32Array(normalValues(opts.key!, w.size)), w.shape)
         return elementwise(noisyWeightsOp, [w, z], [stddev])[0]!
       })
       const y = scope(() => elementwise(biasAddOp, [matmul(x, noisy), params.bias], [], name)[0]!)
       return {
         y,
         state,
-        backward: (dy) => ({
-          get dx() {
-            return matmul(dy, noisy, { transposeB: true })
-          },
-          dparams: Object.freeze({ kernel: matmul(x, dy, { transposeA: true }), bias: sumTo(dy, [units]) }),
-        }),
+        backward: (dy) =>
+          lazyInputGradient(Object.freeze({ kernel: matmul(x, dy, { transposeA: true }), bias: sumTo(dy, [units]) }), () => matmul(dy, noisy, { transposeB: true })),
       }
     },
   }

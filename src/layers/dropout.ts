@@ -19,6 +19,18 @@ const needKey = (name: string, key: Key | undefined): Key => {
   return key
 }
 
+/**
+ * The inverted-dropout mask of `n` units: 1/(1 − rate) where the key's uniform sample u_i ≥ rate,
+ * else 0, in one pass (a map callback per element cost an eighth of a training epoch).
+ */
+const dropoutMask = (k: Key, n: number, rate: number): Float32Array => {
+  const u = uniformValues(k, n)
+  const kept = 1 / (1 - rate)
+  const mask = new Float32Array(n)
+  for (let i = 0; i < n; i++) mask[i] = u[i]! >= rate ? kept : 0
+  return mask
+}
+
 const mulOp = defineElementwise({ name: 'dropoutMul', inputs: ['x', 'm'], outputs: ['x * m'] })
 const addNoiseOp = defineElementwise({ name: 'gaussianNoise', inputs: ['x', 'z'], scalars: ['sd'], outputs: ['x + sd * z'] })
 
@@ -43,7 +55,7 @@ export const dropout = (rate: number): Layer<Empty, Empty> => {
     apply: (params, state, x, { training, key }) => {
       if (!training || rate === 0) return { y: x, state, backward: (dy) => ({ dx: dy, dparams: params }) }
       const k = needKey(name, key)
-      const mask: Tensor = x.backend.fromData(Float32Array.from(uniformValues(k, x.size), (u) => (u >= rate ? 1 / (1 - rate) : 0)), x.shape)
+      const mask: Tensor = x.backend.fromData(dropoutMask(k, x.size, rate), x.shape)
       const y = elementwise(mulOp, [x, mask], [], name)[0]!
       return { y, state, backward: (dy) => ({ dx: elementwise(mulOp, [dy, mask], [], name)[0]!, dparams: params }) }
     },
@@ -71,7 +83,7 @@ export const gaussianNoise = (stddev: number): Layer<Empty, Empty> => {
     apply: (params, state, x, { training, key }) => {
       if (!training || stddev === 0) return { y: x, state, backward: (dy) => ({ dx: dy, dparams: params }) }
       const k = needKey(name, key)
-      const y = scope(() => elementwise(addNoiseOp, [x, x.backend.fromData(Float32Array.from(normalValues(k, x.size)), x.shape)], [stddev], name)[0]!)
+      const y = scope(() => elementwise(addNoiseOp, [x, x.backend.fromData(new Float32Array(normalValues(k, x.size)), x.shape)], [stddev], name)[0]!)
       return { y, state, backward: (dy) => ({ dx: dy, dparams: params }) }
     },
   }

@@ -10,6 +10,7 @@ import { HyperparameterError, ShapeError } from '../errors.js'
 import { add } from '../tensor/ops.js'
 import { type Key, foldIn } from '../tensor/random.js'
 import type { Backend, Tensor } from '../tensor/tensor.js'
+import * as tree from '../tree/index.js'
 
 /** Options of `apply`. */
 export interface ApplyOptions {
@@ -19,15 +20,54 @@ export interface ApplyOptions {
   readonly key?: Key
 }
 
+/** What a layer's backward pass returns: ∂L/∂x and ∂L/∂params. */
+export interface LayerGradients<P> {
+  readonly dx: Tensor
+  readonly dparams: P
+}
+
 /** What `apply` returns. */
 export interface LayerOutput<P, S> {
   readonly y: Tensor
   readonly state: S
   /**
    * The vector-Jacobian product: ∂L/∂y ↦ (∂L/∂x, ∂L/∂params). `dx` may be a getter computed on
-   * first access (dense layers do this), so a model's input gradient costs nothing unless read.
+   * first read (`lazyInputGradient`; dense, batch-norm and sequential layers do this), so an input
+   * gradient nobody reads costs nothing: training reads only `dparams`, a gradient check or an
+   * adversarial attack reads `dx` and gets the same numbers as an eager computation.
    */
-  readonly backward: (dy: Tensor) => { readonly dx: Tensor; readonly dparams: P }
+  readonly backward: (dy: Tensor) => LayerGradients<P>
+}
+
+/**
+ * A backward result whose ∂L/∂x is computed by `inputGradient` on the first read of `dx` and then
+ * reused (a second read returns the same tensor), the way a custom layer makes its input gradient
+ * free when the caller only wants `dparams`. Read `dx` while the tensors it uses (the layer's input,
+ * ∂L/∂y, the params) are live: inside the scope they were made in, or return the result from it
+ * (a scope's result is walked, which reads `dx`). `inputGradient` must be a function
+ * (HyperparameterError otherwise, at once rather than on the read).
+ * Reference: `jax.vjp`, whose unused cotangents XLA's dead-code elimination drops; here the
+ * caller's read decides.
+ *
+ * @example
+ * ```ts
+ * // y = x·w for a kernel w: ∂w = xᵀ∂y always, ∂x = ∂y·wᵀ only when read
+ * const x = fromArray([1, 2, 3, 4], [2, 2])
+ * const w = fromArray([0.5, -1, 2, 0], [2, 2])
+ * const dy = fromArray([1, 0, 0, 1], [2, 2])
+ * const grads = lazyInputGradient({ w: matmul(x, dy, { transposeA: true }) }, () => matmul(dy, w, { transposeB: true }))
+ * grads.dx === grads.dx // true: computed once, on the first read
+ * ```
+ */
+export const lazyInputGradient = <P>(dparams: P, inputGradient: () => Tensor): LayerGradients<P> => {
+  if (typeof inputGradient !== 'function') throw new HyperparameterError('lazyInputGradient', 'inputGradient', inputGradient, 'a function () => Tensor')
+  let dx: Tensor | undefined
+  return Object.freeze({
+    get dx() {
+      return (dx ??= inputGradient())
+    },
+    dparams,
+  })
 }
 
 /** A layer. */
@@ -65,10 +105,22 @@ export type SequentialParams = readonly Params[]
  * `layers` must be an array of layers (objects with a string `name` and functions `init` and
  * `apply`); anything else is a HyperparameterError naming its index (`layers.2`).
  *
+ * The backward pass computes what `dparams` needs, and the model's ∂L/∂x only when `dx` is read
+ * (`lazyInputGradient`): with t the first layer whose params have a leaf (a tensor), the layers
+ * before t (dropout or noise on the input, activations) have nothing to differentiate, so their
+ * backward passes and layer t's ∂x run only on that read; their `dparams` entries are their own
+ * (empty) params. Training (`fit`) never reads `dx`; a gradient check, an outer `sequential` that
+ * needs it or an attack on the input reads it and gets the numbers of the eager chain, bit for bit.
+ *
  * @example
  * ```ts
- * const model = sequential([dense(128), batchNorm(), relu(), dropout(0.2), dense(10)])
+ * const model = sequential([dropout(0.1), dense(128), batchNorm(), relu(), dropout(0.2), dense(10)])
  * const { params, state } = model.init(key(0), [784])
+ * const x = fromArray(uniformValues(key(1), 2 * 784), [2, 784])
+ * const out = model.apply(params, state, x, { training: true, key: key(2) })
+ * const grads = out.backward(fromArray(uniformValues(key(3), 2 * 10), [2, 10]))
+ * grads.dparams // computed: no ∂x of dense(128), no backward pass of the input dropout
+ * grads.dx // [2, 784], computed now
  * ```
  */
 export const sequential = (layers: readonly AnyLayer[]): Layer<SequentialParams, readonly unknown[]> => {
@@ -93,34 +145,35 @@ export const sequential = (layers: readonly AnyLayer[]): Layer<SequentialParams,
     },
     apply: (params: SequentialParams, state: readonly unknown[], x: Tensor, options: ApplyOptions) => {
       let y = x
-      const backs: ((dy: Tensor) => { dx: Tensor; dparams: Params })[] = []
+      const backs: LayerOutput<Params, unknown>['backward'][] = []
       const nextState = frozenLayers.map((l, i) => {
         const out = l.apply(params[i], state[i], y, { ...options, ...(options.key ? { key: foldIn(options.key, i) } : {}) })
         y = out.y
         backs.push(out.backward)
         return out.state
       })
+      // the layers before the first one with params only feed the model's ∂x: run on a read of dx
+      const firstTrainable = frozenLayers.findIndex((_, i) => tree.leaves(params[i]!).length > 0)
+      const deferred = firstTrainable === -1 ? frozenLayers.length : firstTrainable
       return {
         y,
         state: Object.freeze(nextState),
         backward: (dy: Tensor) => {
           const dparams: Params[] = new Array(frozenLayers.length)
           let g = dy
-          for (let i = frozenLayers.length - 1; i >= 1; i--) {
+          let first: LayerGradients<Params> | undefined
+          for (let i = frozenLayers.length - 1; i >= deferred; i--) {
             const r = backs[i]!(g)
             dparams[i] = r.dparams
-            g = r.dx
+            if (i > deferred) g = r.dx
+            else first = r
           }
-          if (frozenLayers.length === 0) return { dx: dy, dparams: Object.freeze(dparams) }
-          const first = backs[0]!(g)
-          dparams[0] = first.dparams
-          // ∂x of the whole model only when asked for (a layer may compute it lazily)
-          return {
-            get dx() {
-              return first.dx
-            },
-            dparams: Object.freeze(dparams),
-          }
+          for (let i = 0; i < deferred; i++) dparams[i] = params[i]!
+          return lazyInputGradient(Object.freeze(dparams), () => {
+            let dx = first ? first.dx : dy
+            for (let i = deferred - 1; i >= 0; i--) dx = backs[i]!(dx).dx
+            return dx
+          })
         },
       }
     },

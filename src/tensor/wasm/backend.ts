@@ -35,7 +35,17 @@ interface Kernel {
 // a module with one v128 instruction: v128.const 0; drop
 const simdProbe = (): Uint8Array => encodeModule([{ params: [], results: [], code: new Code(0).f32x4Const(0).drop() }])
 
-/** Whether this JavaScript engine runs WebAssembly with 128-bit SIMD (Node ≥ 16.4, every current browser). */
+/**
+ * Whether this JavaScript engine runs WebAssembly with 128-bit SIMD (Node ≥ 16.4, Chrome 91,
+ * Firefox 89, Safari 16.4), which `createWasmBackend` needs: it validates a one-instruction module.
+ *
+ * @example
+ * ```ts
+ * const backend = wasmSimdSupported() ? createWasmBackend() : cpu
+ * ```
+ *
+ * Reference: the WebAssembly fixed-width SIMD proposal, standardised in WebAssembly 2.0.
+ */
 export const wasmSimdSupported = (): boolean => {
   try {
     return wasmApi()?.validate(simdProbe()) === true
