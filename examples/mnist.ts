@@ -5,7 +5,8 @@
  * bar on a terminal, a few lines per epoch otherwise), prints validation and test accuracy, and
  * writes the learning curve (training vs validation loss, the early-stopping point marked) as a PNG.
  *
- *   npm run demo                                   # cpu backend
+ *   npm run demo                                   # the wasm engine (WebAssembly SIMD)
+ *   npm run demo -- --backend=cpu                  # the JavaScript cpu backend (float64 inside)
  *   npm run demo -- --backend=webasm               # gpu.js WebAssembly (or webgpu)
  *   npm run demo -- --epochs 5 --out=curve.png     # fewer epochs, another file
  *   npm run demo -- --quick                        # a few hundred digits, two epochs (smoke test)
@@ -23,6 +24,7 @@ import {
   chain,
   clipByGlobalNorm,
   cpu,
+  createWasmBackend,
   dense,
   dropout,
   evaluate,
@@ -44,7 +46,7 @@ import { writeLinePlot } from './plot.js'
 
 const usage = `usage: npm run demo -- [flags]        (or: tsx examples/mnist.ts [flags])
 
-  --backend=cpu|webasm|webgpu  where to train (default cpu)
+  --backend=wasm|cpu|webasm|webgpu  where to train (default wasm)
   --epochs=N                   an integer >= 1 (default 12; 2 with --quick)
   --out=FILE.png               the learning-curve plot (default mnist-learning-curve.png)
   --seed=N                     split, initialization and dropout seed, an integer >= 0 (default 0)
@@ -53,9 +55,9 @@ const usage = `usage: npm run demo -- [flags]        (or: tsx examples/mnist.ts 
 
 A value follows its flag after '=' or a space: --epochs=5 and --epochs 5 are the same.`
 
-const backends = ['cpu', 'webasm', 'webgpu'] as const
+const backends = ['wasm', 'cpu', 'webasm', 'webgpu'] as const
 const flagSpec = {
-  backend: { type: 'string', default: 'cpu' },
+  backend: { type: 'string', default: 'wasm' },
   epochs: { type: 'string' },
   out: { type: 'string', default: 'mnist-learning-curve.png' },
   seed: { type: 'string', default: '0' },
@@ -133,7 +135,7 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 const started = performance.now()
 const seconds = () => ((performance.now() - started) / 1000).toFixed(1)
 
-const backend: Backend = backendName === 'cpu' ? cpu : await createGpuBackend({ mode: backendName })
+const backend: Backend = backendName === 'cpu' ? cpu : backendName === 'wasm' ? createWasmBackend() : await createGpuBackend({ mode: backendName })
 
 // ---- data: 10,000 digits → 8,000 train / 1,000 validation / 1,000 test, split by key ----------
 const mnist = createRequire(import.meta.url)('mnist') as Record<number, { raw: number[]; length: number }>
