@@ -33,15 +33,30 @@ const checkedOn: Record<string, string> = {
   identityAtEvaluation: 'dropout, gaussianNoise — test/laws, test/layers',
   keepsExpectation: 'dropout — test/layers',
   compiledStepMatches: 'every transform, wrapper and optimizer (every convention), with and without donation, every backend; chains with norm clips, masks, schedules and unfused members — test/core, optimizer-table, compile',
+  layerMatchesReference: 'dense, noisyDense, every activation, dropout, gaussianNoise, batchNorm (running statistics over several steps, then evaluation), sequential, every backend — test/laws-layers',
+  layerBackwardMatchesReference: 'dense, noisyDense, every activation, dropout, gaussianNoise, batchNorm in training and evaluation, every backend — test/laws-layers',
+  evaluationReproducesTraining: 'dense, every activation, batchNorm with momentum 0, every backend — test/laws-layers',
+  lossMatchesReference: 'every loss over its whole legal range (logits to 1e4 and beyond, targets 0 and 1, errors to 1e19), every backend — test/laws-losses',
+  lossFinite: 'every loss at extreme but legal inputs; softmaxCrossEntropy with logits spread over the float32 range, every backend — test/laws-losses',
+  lossInvariant: 'shifts of softmax and multiclass hinge rows, (p, y) ↦ (y, p) and shifts of MSE, MAE, Huber, the symmetries of BCE and hinge, reordered rows of every loss — test/laws-losses',
+  fitReturnsReportedEpoch: 'fit with early stopping on curves that get worse after their best epoch, every backend — test/laws-training',
+  fitAgreesWithEarlyStopping: 'fit with random patience, minDelta, baseline and startStep, every backend — test/laws-training',
+  fitCallbacksAsDocumented: 'fit with and without validation and early stopping, every backend — test/laws-training',
+  fittedOnTrainingRowsOnly: 'fitStandardizer and fitCentering in keyed splits; the main job\'s split in examples/mnist.ts — test/laws-data',
+  splitsArePartition: 'keyed splits; the main job\'s split — test/laws-data',
+  batchesCoverEachRowOnce: 'epochBatches (shuffled or not, with and without dropRemainder) — test/laws-data',
+  flattenRoundTrips: 'trees over keyedTreeArb (numeric-looking, cased, non-ASCII, prototype-member keys) — test/laws-trees',
+  oneLeafOrder: 'as flattenRoundTrips',
+  structureEqualityExact: 'pairs from structurePairArb (reordered, or one structural edit) — test/laws-trees',
 }
 
-const files = ['transform', 'compile', 'schedule', 'layer'].map((f) => fileURLToPath(new URL(`../laws/predicates/${f}.ts`, import.meta.url)))
+const files = ['transform', 'compile', 'schedule', 'layer', 'layers-state', 'losses', 'training', 'data', 'trees'].map((f) => fileURLToPath(new URL(`../laws/predicates/${f}.ts`, import.meta.url)))
 
 export const generateLawsDoc = (): string => {
   const rows: string[] = []
   for (const file of files) {
     const src = readFileSync(file, 'utf8')
-    for (const m of src.matchAll(/\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*export const (\w+) = (?:async )?\(/g)) {
+    for (const m of src.matchAll(/\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*export const (\w+) = (?:async )?(?:<[^>]*>)?\(/g)) {
       const statement = m[1]!
         .split('\n')
         .map((l) => l.replace(/^\s*\*\s?/, '').trim())
@@ -67,9 +82,10 @@ export const generateLawsDoc = (): string => {
   fast-check's seed and counterexample path;
 - **arbitraries** (\`laws/arbitraries.ts\`): trees of random shapes, gradient sequences, extreme
   values (denormals, huge, ±0, NaN, ±∞), hyperparameters drawn from a transform's io-ts range
-  codecs (\`hyperparametersArb\`, with the \`catalog\` of fluxion's transforms);
+  codecs (\`hyperparametersArb\`, with the \`catalog\` of fluxion's transforms); trees over awkward
+  keys (\`laws/arbitraries-keys.ts\`: numeric-looking, cased, non-ASCII, \`__proto__\`);
 - **references** (\`laws/reference/\`): float64 transcriptions of the lecture formulas and of each
-  optimizer and convention.
+  optimizer and convention, layer (state included) and loss.
 
 | law | statement | checked on |
 | --- | --- | --- |

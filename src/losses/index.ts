@@ -23,16 +23,19 @@ export type Loss = (predictions: Tensor, targets: Tensor) => LossResult
 
 const meanOp = defineElementwise({ name: 'lossMean', inputs: ['s'], scalars: ['inv'], outputs: ['s * inv'] })
 
-/** Elementwise loss ℓ(p, y) and its derivative, averaged over all elements. */
+/**
+ * Elementwise loss ℓ(p, y) and its derivative, averaged over all elements. Each ℓ is scaled by 1/N
+ * before the sum, so the mean is finite whenever every ℓ is (a sum of N values of 1e38 is not).
+ */
 const elementwiseLoss = (name: string, lossExpr: string, gradExpr: string, scalars: readonly string[] = []) => {
-  const op = defineElementwise({ name, inputs: ['p', 'y'], scalars: [...scalars, 'inv'], outputs: [lossExpr, `(${gradExpr}) * inv`] })
+  const op = defineElementwise({ name, inputs: ['p', 'y'], scalars: [...scalars, 'inv'], outputs: [`(${lossExpr}) * inv`, `(${gradExpr}) * inv`] })
   return (values: readonly number[]): Loss =>
     (p, y) => {
       checkOperands([p, y], name)
       return scope(() => {
         const inv = p.size === 0 ? 0 : 1 / p.size
         const [l, g] = elementwise(op, [p, y], [...values, inv], name)
-        return { loss: elementwise(meanOp, [sum(l!)], [inv], name)[0]!, grad: g! }
+        return { loss: sum(l!), grad: g! }
       })
     }
 }
@@ -96,8 +99,9 @@ const ceOp = defineElementwise({
   name: 'softmaxCrossEntropy',
   inputs: ['x', 'y', 'm', 'z'],
   scalars: ['invB'],
-  // per element: y·(log Σeᶻ − (x − m)); gradient (softmax − y)/B
-  outputs: ['y * (Math.log(z) - (x - m))', '(Math.exp(x - m) / z - y) * invB'],
+  // per element: y·(log Σeᶻ − (x − m)), and 0 where y = 0 (0·log 0 = 0: in float32 x − m is −∞ once
+  // the logits spread over more than 3.4e38); gradient (softmax − y)/B
+  outputs: ['y === 0 ? 0 : y * (Math.log(z) - (x - m))', '(Math.exp(x - m) / z - y) * invB'],
 })
 
 /**
