@@ -146,19 +146,26 @@ export const createWasmBackend = (name = 'wasm'): Backend => {
     elementwise: (op, inputs, scalars, layout, donate?: Donation) => {
       const k = kernelFor(op, layout.reads, 'store')
       const n = layout.size
-      const outs = op.outputs.map((_, j) => {
-        const d = donate?.[j] ?? -1
+      const nOut = op.outputs.length
+      // the call's arguments in one array: loop bounds, input pointers, output pointers, scalars
+      const args = bounds(k, n)
+      for (let j = 0; j < inputs.length; j++) args.push(st(inputs[j]!).ptr)
+      for (let j = 0; j < nOut; j++) {
+        const d = donate === undefined ? -1 : (donate[j] ?? -1)
         const t = d >= 0 ? inputs[d]! : undefined
         if (t && layout.reads[d]!.kind === 'same' && live.has(t.id)) {
           // the output takes over the donated input's block: the loop reads every input at i
           // before it writes any output at i
           live.delete(t.id)
-          return st(t).ptr
-        }
-        return alloc(n)
-      })
-      k.fn(...bounds(k, n), ...inputs.map((t) => st(t).ptr), ...outs, ...scalars)
-      return outs.map((ptr) => make(layout.shape, ptr, n))
+          args.push(st(t).ptr)
+        } else args.push(alloc(n))
+      }
+      for (let j = 0; j < scalars.length; j++) args.push(scalars[j]!)
+      k.fn.apply(undefined, args)
+      const outs: Tensor[] = []
+      const first = args.length - scalars.length - nOut
+      for (let j = 0; j < nOut; j++) outs.push(make(layout.shape, args[first + j]!, n))
+      return outs
     },
     reduceElementwise: (op, inputs, scalars, layout) => {
       const k = kernelFor(op, layout.reads, 'reduce')
