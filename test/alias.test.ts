@@ -62,7 +62,7 @@ const table: readonly Row[] = [
   ['lamb', (lr) => lamb({ learningRate: lr }), [[0.1, 300], [0.1, 500], [0.02, 2000]]],
   ['lars', (lr) => lars({ learningRate: lr, trustCoefficient: 1 }), [[0.05, 300], [0.05, 500], [0.01, 1000]]],
   ['noisySgd', (lr) => noisySgd({ learningRate: lr, eta: 1e-4, seed: 3 }), [[0.1, 200], [0.01, 1000], [0.002, 5000, false]]],
-  ['lbfgs', (lr) => lbfgs({ learningRate: lr, memorySize: 5 }), [[1, 20, false], [1, 20, false], [0.05, 1000, false]]],
+  ['lbfgs', (lr) => lbfgs({ learningRate: lr, memorySize: 5, linesearch: null }), [[1, 20, false], [1, 20, false], [0.05, 1000, false]]],
 ]
 
 const problems: readonly (readonly [Objective, Record<string, number[]>])[] = [

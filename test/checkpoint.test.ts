@@ -168,7 +168,7 @@ const optimizers: readonly (readonly [string, () => AnyTransformation])[] = [
   ['lamb', () => f.lamb({ learningRate: 0.1 })],
   ['lars', () => f.lars({ learningRate: 0.1 })],
   ['radam', () => f.radam({ learningRate: 0.1 })],
-  ['lbfgs', () => f.lbfgs()],
+  ['lbfgs', () => f.lbfgs({ linesearch: null })],
 ]
 
 describe('a state belongs to the transformation that wrote it', () => {
@@ -372,7 +372,7 @@ describe('given the params, every shape is checked before anything is allocated'
       ['lookahead', f.lookahead(f.adam({ learningRate: 0.1 }))],
       ['emaParams', f.emaParams()],
       ['injectHyperparams', f.injectHyperparams(f.adam)({ learningRate: 0.1 })],
-      ['lbfgs', f.lbfgs({ memorySize: 2 })],
+      ['lbfgs', f.lbfgs({ memorySize: 2, linesearch: null })],
       ['noisySgd', f.noisySgd({ learningRate: 0.1 })],
       ['clipByGlobalNorm', f.clipByGlobalNorm(1)],
       ['reduceOnPlateau', chain(f.adam({ learningRate: 0.1 }), f.reduceOnPlateau())],

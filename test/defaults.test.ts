@@ -60,7 +60,7 @@ const transforms: readonly [string, () => AnyTransformation, () => AnyTransforma
   ['lion', () => f.lion(lr), () => f.lion({ ...lr, b1: 0.9, b2: 0.99, weightDecay: 1e-3 })],
   ['lamb', () => f.lamb(lr), () => f.lamb({ ...lr, b1: 0.9, b2: 0.999, eps: 1e-6, epsRoot: 0, weightDecay: 0 })],
   ['lars', () => f.lars(lr), () => f.lars({ ...lr, weightDecay: 0, trustCoefficient: 0.001, eps: 0, momentum: 0.9, nesterov: false })],
-  ['lbfgs', () => f.lbfgs({}), () => f.lbfgs({ learningRate: 1, memorySize: 10, scaleInitPrecond: true })],
+  ['lbfgs', () => f.lbfgs({ linesearch: null }), () => f.lbfgs({ learningRate: 1, memorySize: 10, scaleInitPrecond: true, linesearch: null })],
   ['lion with a mask', () => f.lion({ ...lr, mask: wd }), () => f.lion({ ...lr, b1: 0.9, b2: 0.99, weightDecay: 1e-3, mask: wd })],
   // docs/conventions.md
   ...(['optax', 'pytorch', 'keras', 'tfjs'] as const).flatMap((c): [string, () => AnyTransformation, () => AnyTransformation][] => {
@@ -161,7 +161,8 @@ describe.each(backends)('optimizer state holds exactly the buffers its algorithm
     ['lamb', f.lamb(lr), 2],
     ['lars', f.lars(lr), 1],
     ['lars without momentum', f.lars({ ...lr, momentum: 0 }), 0],
-    ['lbfgs', f.lbfgs({ memorySize: 4 }), 2],
+    ['lbfgs', f.lbfgs({ memorySize: 4, linesearch: null }), 2],
+    ['lbfgs with its zoom line search (∇f at the accepted step)', f.lbfgs({ memorySize: 4 }), 3],
   ]
   it.each(cases)('%s', (_n, opt, perParam) => {
     const p = { w: f.fromArray([1, 2, 3], [3], backend), b: f.fromArray([1], [1], backend) }

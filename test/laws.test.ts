@@ -56,7 +56,7 @@ import {
   zerosLikeTree,
 } from '../src/index.js'
 import * as f from '../src/index.js'
-import { catalog } from '../laws/catalog.js'
+import { catalog, runsOn } from '../laws/catalog.js'
 import { arbitraryFromCodec, extremeSequenceArb, hyperparametersArb, sequenceArb } from '../laws/arbitraries.js'
 import { hostMap } from '../laws/host.js'
 import * as laws from '../laws/predicates/index.js'
@@ -165,7 +165,8 @@ describe('catalogued transforms under hyperparameters drawn from their codecs', 
     const draws = fc.sample(hyperparametersArb(entry.hyperparameters), { numRuns: 3, seed: propertySeed() })
     for (const hp of draws) {
       for (const [k, v] of Object.entries(hp)) expect((entry.hyperparameters[k] as unknown as { is: (u: unknown) => boolean }).is(v)).toBe(true)
-      const reports = await verifyTransformLaws(() => entry.make(hp), { backends, numRuns: 3, except: { associativity: 'covered elsewhere', ...(entry.parityException ? { parity: entry.parityException } : {}) } })
+      // a line search decides on the host: not on a backend whose reads are asynchronous (gpu.js webgpu)
+      const reports = await verifyTransformLaws(() => entry.make(hp), { backends: backends.filter((b) => runsOn(entry, b)), numRuns: 3, except: { associativity: 'covered elsewhere', ...(entry.parityException ? { parity: entry.parityException } : {}) } })
       expect(reports.filter((r) => !r.ok).map((r) => `${r.law} ${r.backend}: ${r.message}`), JSON.stringify(hp)).toEqual([])
     }
   })

@@ -28,6 +28,7 @@ import * as training from '../src/training/index.js'
 import * as clipping from '../src/transforms/clipping.js'
 import * as decay from '../src/transforms/decay.js'
 import * as lbfgs from '../src/transforms/lbfgs.js'
+import * as linesearchModule from '../src/transforms/linesearch.js'
 import * as misc from '../src/transforms/misc.js'
 import * as moments from '../src/transforms/moments.js'
 import * as scaling from '../src/transforms/scaling.js'
@@ -100,6 +101,34 @@ const schedule = (name: string, build: (o: Any) => unknown, required: Record<str
 const initializer = (name: string, build: (o: Any) => unknown, optional: readonly string[]): Builder => ({ name, build, required: {}, optional, probe: initializerProbe })
 const layer = (name: string, build: (o: Any) => unknown, optional: readonly string[]): Builder => ({ name, build, required: {}, optional, probe: layerProbe })
 
+/** f(θ) = Σ‖θ‖², the objective a line search's probe passes in update's extras. */
+const squares: f.ValueAndGradFn = (q) => {
+  const ls = f.tree.leaves(q) as f.Tensor[]
+  return [ls.map((x) => f.sumOfSquares(x)).reduce((a, b) => f.add(a, b)), f.tree.map((x: f.Tensor) => f.scaleTensor(x, 2))(q)] as const
+}
+/** Seven updates of a line search along −∇f (or of an optimizer given ∇f), with f(θ), ∇f(θ) and the objective in the extras. */
+const linesearchProbe = (negate: boolean) => async (t: f.AnyTransformation): Promise<unknown> => {
+  let p: f.Params = treeParams()
+  let s = t.init(p)
+  const out: unknown[] = []
+  for (let k = 0; k < 7; k++) {
+    const [v, grad] = squares(p)
+    const value = (await readTree(v as f.Tensor))[0]!
+    const [u, next] = t.update(negate ? f.tree.map((x: f.Tensor) => f.scaleTensor(x, -1))(grad) : grad, s, p, { value, grad, valueAndGradFn: squares, valueFn: (q) => squares(q)[0] })
+    out.push(await readTree(u))
+    p = f.applyUpdates(p, u)
+    s = next
+  }
+  return out
+}
+const linesearch = (name: string, build: (o: Any) => unknown, optional: readonly string[], required: Record<string, unknown> = {}, negate = true): Builder => ({
+  name,
+  build,
+  required,
+  optional,
+  probe: linesearchProbe(negate),
+})
+
 const lr = { learningRate: 0.1 }
 const inner = f.sgd(lr)
 const adamish = ['b1', 'b2', 'eps', 'epsRoot', 'convention']
@@ -165,7 +194,17 @@ const builders: readonly Builder[] = [
   transform('lion', (o) => f.lion(o), ['b1', 'b2', 'weightDecay', 'mask', 'convention'], lr),
   transform('lamb', (o) => f.lamb(o), ['b1', 'b2', 'eps', 'epsRoot', 'weightDecay', 'mask'], lr),
   transform('lars', (o) => f.lars(o), ['weightDecay', 'weightDecayMask', 'trustCoefficient', 'eps', 'trustRatioMask', 'momentum', 'nesterov'], lr),
-  transform('lbfgs', (o) => f.lbfgs(o), ['learningRate', 'memorySize', 'scaleInitPrecond']),
+  linesearch('scaleByBacktrackingLinesearch', (o) => f.scaleByBacktrackingLinesearch(o), ['slopeRtol', 'decreaseFactor', 'increaseFactor', 'maxLearningRate', 'atol', 'rtol', 'storeGrad'], { maxBacktrackingSteps: 10 }),
+  linesearch('scaleByZoomLinesearch', (o) => f.scaleByZoomLinesearch(o), ['maxLearningRate', 'tol', 'increaseFactor', 'slopeRtol', 'curvRtol', 'approxDecRtol', 'stepsizePrecision', 'initialGuessStrategy'], { maxLinesearchSteps: 10 }),
+  // lbfgs takes the gradient (its line search then scales its direction)
+  linesearch('lbfgs', (o) => f.lbfgs(o), ['learningRate', 'memorySize', 'scaleInitPrecond', 'linesearch'], {}, false),
+  {
+    name: 'minimize',
+    build: (o) => f.minimize(squares, treeParams(), f.lbfgs(), o as Any),
+    required: {},
+    optional: ['maxIterations', 'tolerance'],
+    probe: async (r: f.MinimizeResult<f.Params, unknown>) => ({ params: await readTree(r.params), iterations: r.iterations, values: r.values }),
+  },
   // schedules
   schedule('linear', (o) => f.linear(o), { init: 1, end: 0.1, transitionSteps: 10 }, ['transitionBegin']),
   schedule('polynomial', (o) => f.polynomial(o), { init: 1, end: 0.1, power: 2, transitionSteps: 10 }, ['transitionBegin']),
@@ -231,7 +270,7 @@ const builders: readonly Builder[] = [
  * the table above or one of these, which take no options object (positional arguments or none:
  * validated in test/validation.test.ts) or are not builders.
  */
-const builderModules = [scaling, moments, clipping, decay, misc, trust, lbfgs, wrappers, sgdModule, adaptive, adamModule, others, schedules, init, layers, losses, regularizers, data, training]
+const builderModules = [scaling, moments, clipping, decay, misc, trust, lbfgs, linesearchModule, wrappers, sgdModule, adaptive, adamModule, others, schedules, init, layers, losses, regularizers, data, training]
 const withoutOptionsObject = new Set([
   'scale', 'scaleBySchedule', 'clipByBlockRms', 'clipByGlobalNorm', 'clipByNorm', 'globalNorm', 'l2Norm', 'centralize', 'keepParamsNonnegative',
   'scaleBySign', 'zeroNans', 'applyEvery', 'freeze', 'masked', 'multiTransform', 'partition', 'constant', 'joinSchedules', 'constantInit', 'fans',
@@ -240,6 +279,10 @@ const withoutOptionsObject = new Set([
   'softmaxCrossEntropy', 'l1', 'l2', 'epochBatches', 'fitCentering', 'hostMatrix', 'oneHot', 'permutation', 'takeRows', 'toTensor',
   // `injectHyperparams(factory)` returns the options builder tested above
   'injectHyperparams',
+  // takes the objective, returns the loop's value-and-gradient function
+  'valueAndGradFromState',
+  // wraps a layer's gradients and the function computing its input gradient
+  'lazyInputGradient',
 ])
 /** Builders whose options mix data with hyperparameters and are not strict yet (see the report). */
 // options that mix data with hyperparameters: their names and types are checked in test/regressions.test.ts
@@ -313,7 +356,7 @@ describe('every exported options builder is strict', () => {
     const listed = new Set(builders.map((b) => (b.outer === 'injectHyperparams' ? 'injectHyperparams' : b.name)))
     const unclassified = exported.filter((k) => !listed.has(k) && !withoutOptionsObject.has(k) && !notStrictYet.has(k))
     expect(unclassified).toEqual([])
-    expect(builders.length).toBe(72)
+    expect(builders.length).toBe(75)
   })
 
   it.each(builders.map((b) => [b.outer ?? b.name, b] as const))(

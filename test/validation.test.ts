@@ -169,7 +169,7 @@ const cases: readonly Case[] = [
     valid: lr,
     fields: { learningRate: LR, weightDecay: LR, weightDecayMask: MASK, trustCoefficient: NON_NEG, eps: NON_NEG, trustRatioMask: MASK, momentum: UNIT, nesterov: BOOL },
   },
-  { name: 'lbfgs', build: (o) => f.lbfgs(o as Any), valid: {}, fields: { learningRate: LR, memorySize: POS_INT, scaleInitPrecond: BOOL } },
+  { name: 'lbfgs', build: (o) => f.lbfgs(o as Any), valid: {}, fields: { learningRate: LR, memorySize: POS_INT, scaleInitPrecond: BOOL, linesearch: 'null (a fixed step) or a line-search transformation { init, update }, e.g. scaleByZoomLinesearch({ maxLinesearchSteps: 20 })' } },
   // schedules
   positional('constant', 'value', 1, f.constant, FINITE),
   { name: 'linear', build: (o) => f.linear(o as Any), valid: { init: 1, end: 0, transitionSteps: 10 }, fields: { init: FINITE, end: FINITE, transitionSteps: POS_INT, transitionBegin: NON_NEG_INT } },

@@ -5,10 +5,13 @@
  * Wright 2006 (L-BFGS); seed 003_3f666a11de5b95b1.txt (second-order methods).
  */
 import { type Mask, maskCodec } from '../core/mask.js'
+import type { AnyTransformation } from '../core/base.js'
+import { transformationName } from '../core/internal.js'
 import type { ScalarOrSchedule } from '../core/types.js'
-import { nonNegativeOrSchedule, ranges, validate } from '../core/validate.js'
+import { nonNegativeOrSchedule, ranges, refinement, validate } from '../core/validate.js'
 import { addDecayedWeights } from '../transforms/decay.js'
 import { scaleByLbfgs } from '../transforms/lbfgs.js'
+import { scaleByZoomLinesearch } from '../transforms/linesearch.js'
 import { rawAdam, rawLion } from '../transforms/raw.js'
 import { scaleByLearningRate } from '../transforms/scaling.js'
 import { scaleByTrustRatio } from '../transforms/trust.js'
@@ -171,34 +174,60 @@ export const lars = (options: LarsOptions): Optimizer => {
 
 /** Options of `lbfgs`. */
 export interface LbfgsOptions {
-  /** α, a number ≥ 0 or a schedule. Default 1. */
+  /** α, a number ≥ 0 or a schedule: the direction is −α_k·H̃⁻¹g before the line search. Default 1. */
   readonly learningRate?: ScalarOrSchedule
   /** m ≥ 1. Default 10. */
   readonly memorySize?: number
   /** Scale the initial inverse Hessian by sᵀy / yᵀy. Default true. */
   readonly scaleInitPrecond?: boolean
+  /**
+   * The line search that scales the direction (it then needs `update`'s extras `{ value, grad,
+   * valueAndGradFn }`), or null for a fixed step α. Default
+   * `scaleByZoomLinesearch({ maxLinesearchSteps: 20, initialGuessStrategy: 'one' })`, as Optax.
+   */
+  readonly linesearch?: AnyTransformation | null
 }
 
+const linesearchCodec = refinement(
+  'null (a fixed step) or a line-search transformation { init, update }, e.g. scaleByZoomLinesearch({ maxLinesearchSteps: 20 })',
+  (u): u is AnyTransformation | null =>
+    u === null || (typeof u === 'object' && typeof (u as { init?: unknown }).init === 'function' && typeof (u as { update?: unknown }).update === 'function'),
+)
+
 /**
- * L-BFGS with a fixed step: θ ← θ − α_k H̃⁻¹g, H̃⁻¹g from the two-loop recursion over the last m
- * pairs (see `scaleByLbfgs`). No line search: a gradient transformation never sees objective
- * values, so choose α (1 on well-scaled problems).
+ * L-BFGS: θ ← θ + η_k d with d = −α_k H̃⁻¹g, H̃⁻¹g from the two-loop recursion over the last m
+ * pairs (see `scaleByLbfgs`) and η_k from a line search along d, by default Optax's: the zoom
+ * search for a strong Wolfe step (c₁ = 1e-4, c₂ = 0.9), first trial η = 1, at most 20 evaluations
+ * (`scaleByZoomLinesearch`). The search needs the objective: pass
+ * `update(g, state, θ, { value: f(θ), grad: g, valueAndGradFn })`, e.g. through
+ * `valueAndGradFromState` or `minimize`. With `linesearch: null` the step is the fixed α (1 on
+ * well-scaled problems; on Rosenbrock α above about 0.1 can diverge).
  *
- * Defaults: learningRate = 1, memorySize = 10, scaleInitPrecond = true.
- * Reference: Nocedal & Wright 2006, Algorithm 7.4 and 7.5; seed 003_3f666a11de5b95b1.txt
- * (Newton-Raphson: θ ← θ − ηH⁻¹∇L); Optax `lbfgs` (without its line search).
+ * Defaults: learningRate = 1, memorySize = 10, scaleInitPrecond = true, linesearch = zoom (20 steps, 'one').
+ * Reference: Nocedal & Wright 2006, Algorithms 7.4 and 7.5 (L-BFGS), 3.5 and 3.6 (line search);
+ * seed 003_3f666a11de5b95b1.txt (Newton-Raphson: θ ← θ − ηH⁻¹∇L); Optax `lbfgs`.
  *
  * @example
  * ```ts
- * const opt = lbfgs({ memorySize: 5 })
+ * // f(w) = Σw², ∇f = 2w
+ * const valueAndGradFn = (p: Params) => [sumOfSquares(p as Tensor), scaleTensor(p as Tensor, 2)] as const
+ * const r = minimize(valueAndGradFn, fromArray([1, 2, 3]), lbfgs({ memorySize: 5 }))
+ * const fixedStep = lbfgs({ learningRate: 0.05, linesearch: null }) // no objective needed
  * ```
  */
 export const lbfgs = (options: LbfgsOptions = {}): Optimizer => {
   const o = validate(
     'lbfgs',
-    { learningRate: nonNegativeOrSchedule, memorySize: ranges.positiveInteger, scaleInitPrecond: ranges.boolean },
+    { learningRate: nonNegativeOrSchedule, memorySize: ranges.positiveInteger, scaleInitPrecond: ranges.boolean, linesearch: linesearchCodec },
     options,
-    { learningRate: 1, memorySize: 10, scaleInitPrecond: true },
+    { learningRate: 1, memorySize: 10, scaleInitPrecond: true, linesearch: scaleByZoomLinesearch({ maxLinesearchSteps: 20, initialGuessStrategy: 'one' }) },
   )
-  return namedOptimizer('lbfgs', o, scaleByLbfgs({ memorySize: o.memorySize, scaleInitPrecond: o.scaleInitPrecond }), scaleByLearningRate(asFloat32(o.learningRate)))
+  const linesearch = o.linesearch === null ? null : o.linesearch.identity ?? transformationName(o.linesearch)
+  return namedOptimizer(
+    'lbfgs',
+    { ...o, linesearch },
+    scaleByLbfgs({ memorySize: o.memorySize, scaleInitPrecond: o.scaleInitPrecond }),
+    scaleByLearningRate(asFloat32(o.learningRate)),
+    ...(o.linesearch === null ? [] : [o.linesearch]),
+  )
 }

@@ -81,9 +81,9 @@ const axpy = (x: Params, a: Tensor, y: Params): Params =>
  * do: a first step no longer than the learning rate). A pair enters with ρᵢ = 0 (contributing nothing) unless it meets the
  * curvature condition sᵀy > 1e-10‖s‖‖y‖ (Nocedal & Wright's safeguard, which also keeps ρ finite
  * once the iterates have converged); γ = 1 when the newest pair is skipped. Everything stays on the device;
- * the inner products are tensors of shape []. Needs the params. There is no line search (it would
- * need objective values, which a gradient transformation does not see): chain it with a learning
- * rate (1 on well-scaled problems).
+ * the inner products are tensors of shape []. Needs the params. It takes no step size itself: `lbfgs`
+ * chains it with a learning rate and, by default, `scaleByZoomLinesearch` (which needs the objective
+ * in `update`'s extras); alone, chain it with a learning rate (1 on well-scaled problems).
  *
  * Defaults: memorySize = 10, scaleInitPrecond = true. State: `{ count, params, updates, s, y, rho }`.
  * Reference: Nocedal & Wright 2006, Algorithm 7.4; Optax `scale_by_lbfgs`.
