@@ -54,7 +54,7 @@ const unhex = (text: string): Float32Array => {
 }
 
 const { steps, problems } = read<{ steps: number; problems: Readonly<Record<string, ProblemJson>> }>('problems.json')
-const fixtures = frameworks.map((fw) => read<FixtureJson>(`${fw}.json`))
+const fixtures = [...frameworks.map((fw) => `${fw}.json`), 'optax-modern.json'].map((n) => read<FixtureJson>(n))
 
 const tolerance = { rtol: 1e-6, atol: 1e-7 }
 
@@ -78,6 +78,7 @@ const exceptions: Readonly<Record<string, { readonly steps: number; readonly why
 const knownDifferences: Readonly<Record<string, string>> = {}
 
 const builders: Readonly<Record<string, (options: never) => Optimizer>> = {
+  adabelief: f.adabelief, yogi: f.yogi, adan: f.adan, adamaxw: f.adamaxw, nadamw: f.nadamw, novograd: f.novograd, rprop: f.rprop, signSgd: f.signSgd, signum: f.signum, optimisticGradientDescent: f.optimisticGradientDescent, optimisticAdam: f.optimisticAdam,
   sgd: f.sgd,
   momentum: f.momentum,
   adagrad: f.adagrad,
@@ -101,7 +102,8 @@ const build = (t: TrajectoryJson, problem: ProblemJson): Optimizer => {
   const m = problem.lrMultipliers === undefined ? undefined : unhex(problem.lrMultipliers)
   // the schedule's values are float32(α·m_k), the product taken in float64 as the generators do
   const learningRate = m === undefined ? t.learningRate : (k: number) => Math.fround(t.learningRate * m[k]!)
-  return make({ ...t.options, learningRate } as never)
+  // the L-BFGS fixtures are Optax's lbfgs(linesearch=None), a fixed step (the line searches' goldens: test/linesearch.test.ts)
+  return make({ ...t.options, learningRate, ...(t.optimizer === 'lbfgs' ? { linesearch: null } : {}) } as never)
 }
 
 /** The gradients at step k: the stored sequence, or the quadratic's h ⊙ (x − c) in float32. */
@@ -175,7 +177,7 @@ for (const fixture of fixtures) {
     const key = `${t.optimizer} (${t.convention})`
     groups.set(key, [...(groups.get(key) ?? []), t])
   }
-  counts.set(fixture.framework, fixture.trajectories.length)
+  counts.set(fixture.framework, (counts.get(fixture.framework) ?? 0) + fixture.trajectories.length)
   describe(`goldens from ${fixture.framework} ${Object.entries(fixture.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`, () => {
     it('cover every problem and run the fixtures’ step count', () => {
       expect(fixture.trajectories.length).toBeGreaterThan(0)

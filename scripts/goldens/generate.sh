@@ -15,12 +15,14 @@ if [ -n "${GOLDENS_OUT:-}" ]; then
   cmp "$GOLDENS_OUT/problems.json" test/fixtures/goldens/problems.json
 fi
 "$PYTHON" scripts/goldens/optax_goldens.py
+"$PYTHON" scripts/goldens/optax_linesearch_goldens.py
+"$PYTHON" scripts/goldens/optax_modern_goldens.py
 "$PYTHON" scripts/goldens/pytorch_goldens.py
 "$PYTHON" scripts/goldens/keras_goldens.py
 node scripts/goldens/tfjs_goldens.mjs
 if [ -n "${GOLDENS_OUT:-}" ]; then
   status=0
-  for f in problems optax pytorch keras tfjs; do
+  for f in problems optax optax-linesearch optax-modern pytorch keras tfjs; do
     if cmp -s "$GOLDENS_OUT/$f.json" "test/fixtures/goldens/$f.json"; then echo "$f.json: identical"; else echo "$f.json: DIFFERS"; status=1; fi
   done
   rm -rf "$GOLDENS_OUT"
