@@ -17,6 +17,9 @@ import {
   type Backend,
   type GradientTransformation,
   HyperparameterError,
+  scaleTensor,
+  sumOfSquares,
+  UnsupportedError,
   type Params,
   StructureError,
   type Tensor,
@@ -50,10 +53,15 @@ import {
 } from '../src/transforms/linesearch.js'
 import { backtrackingLinesearchReference, zoomLinesearchReference } from '../laws/reference/linesearch.js'
 import { propertyParameters } from '../laws/runners.js'
-import { backends } from './backends.js'
+import { backends as allBackends } from './backends.js'
 import { caught, runAsync } from './helpers.js'
 
 const f32 = Math.fround
+
+// the searches decide on the host and need synchronous reads: every backend but gpu:webgpu, where
+// they refuse with UnsupportedError (tested at the end of this file)
+const backends = allBackends.filter((b) => b.name !== 'gpu:webgpu')
+const asyncOnly = allBackends.filter((b) => b.name === 'gpu:webgpu')
 
 // ---- problems: f(θ) = Σ ½aᵢ(θᵢ − cᵢ)² + ¼bᵢ(θᵢ − cᵢ)⁴ over a tree { u, w } --------------------------------
 
@@ -745,5 +753,24 @@ describe('docs/optimizers.md', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe.each(asyncOnly)('on $name, whose reads are asynchronous', (backend) => {
+  it('both searches refuse with UnsupportedError naming the backend, and nothing leaks', () => {
+    const w = fromArray([1, 2], [2], backend)
+    const valueAndGradFn = (p: Params) => [sumOfSquares((p as { w: Tensor }).w), { w: scaleTensor((p as { w: Tensor }).w, 2) }] as const
+    for (const opt of [scaleByZoomLinesearch({ maxLinesearchSteps: 5 }), scaleByBacktrackingLinesearch({ maxBacktrackingSteps: 5 })] as unknown as GradientTransformation<unknown>[]) {
+      const params = { w }
+      const state = opt.init(params)
+      const before = backend.liveCount()
+      const g = { w: scaleTensor(w, 2) }
+      const e = caught(() => opt.update(g, state, params, { value: 5, grad: g, valueAndGradFn, valueFn: (p: Params) => valueAndGradFn(p)[0] }))
+      expect(e).toBeInstanceOf(UnsupportedError)
+      expect(e.message).toContain('gpu:webgpu')
+      dispose([g, state])
+      expect(backend.liveCount()).toBeLessThanOrEqual(before)
+    }
+    dispose(w)
   })
 })
