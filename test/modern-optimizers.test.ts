@@ -121,7 +121,10 @@ const cases: Case<unknown>[] = [
   }),
   c({
     name: 'optimisticAdam',
-    hyper: fc.record({ alpha: rate, a: weight, b: weight, b1: beta, b2, e: eps, nesterov: fc.boolean() }),
+    // β₂ ≤ 0.999: the Optax convention computes 1 − β₂ᵗ in float32 (docs/conventions.md), whose
+    // relative error ulp(1)/(1 − β₂) exceeds float32 tolerance near β₂ = 1 against the float64
+    // reference (seen at β₂ = 0.99982 with β₁ = 0)
+    hyper: fc.record({ alpha: rate, a: weight, b: weight, b1: beta, b2: fc.double({ min: 0.5, max: 0.999, noNaN: true }), e: eps, nesterov: fc.boolean() }),
     make: (h) => f.optimisticAdam({ learningRate: h.alpha, alpha: h.a, beta: h.b, b1: h.b1, b2: h.b2, eps: h.e, nesterov: h.nesterov }),
     reference: (t, g, h) => ref.optimisticAdamReference(t, g, h.alpha, { alpha: h.a, beta: h.b, b1: h.b1, b2: h.b2, eps: h.e, epsRoot: 0, nesterov: h.nesterov }),
   }),
