@@ -6,9 +6,8 @@
  * scripts/goldens/optax_modern_goldens.py) through `update` and `compileStep` on the cpu backend, at
  * the tolerance test/goldens.test.ts uses.
  */
-import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as f from '../src/index.js'
 import { type Optimizer, type Params, type Schedule, type Tensor, applyUpdates, compileStep, cpu, dispose, fromArray, scope, tree } from '../src/index.js'
 import { catalogModern, catalogModernSign } from '../laws/catalog-modern.js'
@@ -277,130 +276,5 @@ describe('saveState / loadState round trip: a resumed run continues exactly', ()
   })
 })
 
-// ---- Optax 0.2.8's own trajectories ---------------------------------------------------------------
-
-const dir = new URL('./fixtures/goldens/', import.meta.url)
-interface LeafSpec {
-  readonly name: string
-  readonly shape: readonly number[]
-  readonly init: string
-}
-interface ProblemJson {
-  readonly leaves: readonly LeafSpec[]
-  readonly grads?: readonly (readonly string[])[]
-  readonly quadratic?: { readonly h: string; readonly c: string }
-  readonly lrMultipliers?: string
-}
-interface TrajectoryJson {
-  readonly id: string
-  readonly optimizer: string
-  readonly problem: string
-  readonly learningRate: number
-  readonly options: Readonly<Record<string, unknown>>
-  readonly call: string
-  readonly params: readonly (readonly string[])[]
-}
-const read = <T,>(name: string): T => JSON.parse(readFileSync(new URL(name, dir), 'utf8')) as T
-const unhex = (text: string): Float32Array => {
-  const words = text === '' ? [] : text.split(' ')
-  const view = new DataView(new ArrayBuffer(4 * words.length))
-  words.forEach((w, i) => view.setUint32(4 * i, parseInt(w, 16)))
-  return Float32Array.from({ length: words.length }, (_, i) => view.getFloat32(4 * i))
-}
-const { steps, problems } = read<{ steps: number; problems: Readonly<Record<string, ProblemJson>> }>('problems.json')
-const fixture = read<{ framework: string; versions: Record<string, string>; trajectories: readonly TrajectoryJson[] }>('optax-modern.json')
-const goldenTolerance = { rtol: 1e-6, atol: 1e-7 }
-
-const builders: Readonly<Record<string, (options: never) => Optimizer>> = {
-  adabelief: f.adabelief,
-  yogi: f.yogi,
-  adan: f.adan,
-  adamaxw: f.adamaxw,
-  nadamw: f.nadamw,
-  novograd: f.novograd,
-  rprop: f.rprop,
-  signSgd: f.signSgd,
-  signum: f.signum,
-  optimisticGradientDescent: f.optimisticGradientDescent,
-  optimisticAdam: f.optimisticAdam,
-}
-
-const runGolden = (t: TrajectoryJson, problem: ProblemJson, compiled: boolean): Float32Array[][] => {
-  const m = problem.lrMultipliers === undefined ? undefined : unhex(problem.lrMultipliers)
-  const learningRate = m === undefined ? t.learningRate : (k: number) => Math.fround(t.learningRate * m[k]!)
-  const opt = builders[t.optimizer]!({ ...t.options, learningRate } as never)
-  const stored = problem.grads?.map((s) => s.map(unhex))
-  const q = problem.quadratic && { h: unhex(problem.quadratic.h), c: unhex(problem.quadratic.c) }
-  const toTree = (values: readonly Float32Array[]): Params => Object.fromEntries(problem.leaves.map((l, i) => [l.name, fromArray(values[i]!, l.shape, cpu)]))
-  const valuesOf = (p: Params) => problem.leaves.map((l) => Float32Array.from(cpu.readSync!((p as Record<string, Tensor>)[l.name]!)!))
-  const step = compiled ? compileStep(opt) : undefined
-  let params = toTree(problem.leaves.map((l) => unhex(l.init)))
-  let state = opt.init(params)
-  const out: Float32Array[][] = []
-  try {
-    for (let k = 0; k < t.params.length; k++) {
-      const v = valuesOf(params)
-      const grads = toTree(stored ? stored[k]! : [v[0]!.map((x, i) => Math.fround(q!.h[i]! * Math.fround(x - q!.c[i]!)))])
-      const [p2, s2] = step
-        ? step(params, grads, state)
-        : scope(() => {
-            const [u, s] = opt.update(grads, state, params)
-            return [applyUpdates(params, u), s] as const
-          })
-      dispose([grads, params, state], [p2, s2])
-      params = p2
-      state = s2
-      out.push(valuesOf(params))
-    }
-  } finally {
-    dispose([params, state])
-  }
-  return out
-}
-
-const worst = new Map<string, number>()
-
-describe(`goldens from optax ${fixture.versions.optax} (optax-modern.json)`, () => {
-  it('cover every modern optimizer and run the fixtures’ step count', () => {
-    expect(new Set(fixture.trajectories.map((t) => t.optimizer))).toEqual(new Set(Object.keys(builders)))
-    for (const t of fixture.trajectories) {
-      expect(problems[t.problem], t.id).toBeDefined()
-      expect(t.params.length, t.id).toBe(steps)
-    }
-  })
-  const byOptimizer = new Map<string, TrajectoryJson[]>()
-  for (const t of fixture.trajectories) byOptimizer.set(t.optimizer, [...(byOptimizer.get(t.optimizer) ?? []), t])
-  for (const [name, ts] of byOptimizer) {
-    it(`${name}: ${ts.length} trajectories through update and compileStep at 1e-6 relative / 1e-7 absolute`, () => {
-      const failures: string[] = []
-      for (const t of ts) {
-        const problem = problems[t.problem]!
-        for (const compiled of [false, true]) {
-          const actual = runGolden(t, problem, compiled)
-          let first: string | undefined
-          for (let k = 0; k < t.params.length; k++) {
-            problem.leaves.forEach((l, j) => {
-              const e = unhex(t.params[k]![j]!)
-              const a = actual[k]![j]!
-              e.forEach((ei, i) => {
-                const ai = a[i]!
-                if (Object.is(ai, ei)) return
-                const rel = Math.abs(ai - ei) / Math.max(Math.abs(ei), 1e-30)
-                worst.set(name, Math.max(worst.get(name) ?? 0, rel))
-                if (first === undefined && !(Math.abs(ai - ei) <= goldenTolerance.atol + goldenTolerance.rtol * Math.abs(ei))) {
-                  first = `${t.id}${compiled ? ' (compileStep)' : ''}: step ${k + 1}, ${l.name}[${i}]: fluxion ${ai}, ${t.call} ${ei} (relative ${rel.toExponential(2)})`
-                }
-              })
-            })
-          }
-          if (first !== undefined) failures.push(first)
-        }
-      }
-      expect(failures, failures.join('\n')).toEqual([])
-    })
-  }
-})
-
-afterAll(() => {
-  console.log(`[modern goldens] ${fixture.trajectories.length} trajectories; largest relative difference per optimizer: ${[...worst].map(([k, v]) => `${k} ${v.toExponential(1)}`).join(', ')}`)
-})
+// Optax 0.2.8's own trajectories (test/fixtures/goldens/optax-modern.json) are checked by
+// test/goldens.test.ts with the other fixtures, through update and compileStep.
