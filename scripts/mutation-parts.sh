@@ -8,7 +8,8 @@
 #   scripts/mutation-parts.sh name:glob[,glob...] ...
 #   scripts/mutation-parts.sh core:'src/core/**/*.ts' opt:'src/optimizers/**/*.ts'
 #
-# Without arguments it runs the four folders, the same mutants as `npm run mutation`.
+# Without arguments it runs the four folders, the same mutants as `npm run mutation`. The tests run on
+# the cpu backend unless FLUXION_BACKENDS says otherwise (FLUXION_BACKENDS=cpu,wasm for src/tensor/wasm).
 set -u
 cd "$(dirname "$0")/.."
 if [ $# -eq 0 ]; then
@@ -30,7 +31,7 @@ for spec in "$@"; do
     fs.writeFileSync(process.argv[3], JSON.stringify(c, null, 2))
   ' "$globs" "$name" "$config"
   echo "=== $name ($globs) started $(date +%T)"
-  FLUXION_BACKENDS=cpu npx stryker run "$config" > "reports/mutation/$name.log" 2>&1
+  FLUXION_BACKENDS=${FLUXION_BACKENDS:-cpu} npx stryker run "$config" > "reports/mutation/$name.log" 2>&1
   echo "=== $name ended $(date +%T), exit $?: $(tail -n 3 "reports/mutation/$name.log" | grep -o 'tested ([0-9]* survived.*' | tail -1)"
 done
 rm -f "$config"
