@@ -6,6 +6,13 @@
 import * as f from '../src/index.js'
 import { type AnyTransformation, type Backend, type Params, type Tensor, UnsupportedError, defineElementwise, elementwise, ranges, tree } from '../src/index.js'
 import { catalogModern } from './catalog-modern.js'
+import { catalogFactored } from './catalog-factored.js'
+import { catalogMuon } from './catalog-muon.js'
+import { catalogParameterFree } from './catalog-parameter-free.js'
+import { catalogContrib } from './catalog-contrib.js'
+import { catalogAsgdFtrl } from './catalog-asgd-ftrl.js'
+import { catalogGradients } from './catalog-gradients.js'
+import { catalogWrappersExtra } from './catalog-wrappers-extra.js'
 import { type ValueAndGradFn, scaleByBacktrackingLinesearch, scaleByZoomLinesearch } from '../src/transforms/linesearch.js'
 
 /** One catalogued transformation. */
@@ -145,4 +152,11 @@ export const catalog: readonly CatalogEntry[] = [
   { name: 'scaleByRss', hyperparameters: { initialAccumulatorValue: ranges.nonNegative, eps: ranges.nonNegative, epsInSqrt: ranges.boolean }, make: (x) => f.scaleByRss(h(x)) },
   { name: 'scaleByStddev', hyperparameters: { decay: ranges.unitInterval, eps: ranges.positive, epsInSqrt: ranges.boolean, initialScale: ranges.nonNegative, biasCorrection: ranges.boolean }, make: (x) => f.scaleByStddev(h(x)), parityException: cancellation },
   ...catalogModern,
+  ...catalogFactored,
+  ...catalogMuon,
+  ...catalogParameterFree,
+  ...catalogContrib,
+  ...catalogAsgdFtrl,
+  ...catalogGradients,
+  ...catalogWrappersExtra,
 ]

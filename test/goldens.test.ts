@@ -6,7 +6,7 @@
  * `compileStep`; the params after every step must agree with the framework's at 1e-6 relative /
  * 1e-7 absolute. A failure names the trajectory, the first diverging step, the leaf and the index.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
 import * as f from '../src/index.js'
 import { type Optimizer, type Params, type Tensor, applyUpdates, compileStep, cpu, dispose, fromArray, scope } from '../src/index.js'
@@ -54,7 +54,16 @@ const unhex = (text: string): Float32Array => {
 }
 
 const { steps, problems } = read<{ steps: number; problems: Readonly<Record<string, ProblemJson>> }>('problems.json')
-const fixtures = [...frameworks.map((fw) => `${fw}.json`), 'optax-modern.json'].map((n) => read<FixtureJson>(n))
+/**
+ * Every trajectory fixture: `<framework>.json` and `<framework>-<family>.json` (optax-modern.json,
+ * …). optax-linesearch.json records iteration counts, not trajectories (test/linesearch.test.ts);
+ * fixtures whose optimizers need an objective through `update`'s extras are named `objective-*.json`
+ * and checked by their own tests.
+ */
+const fixtureNames = readdirSync(dir)
+  .filter((n) => new RegExp(`^(${frameworks.join('|')})(-[a-z0-9-]+)?\\.json$`).test(n) && n !== 'optax-linesearch.json')
+  .sort()
+const fixtures = fixtureNames.map((n) => read<FixtureJson>(n))
 
 const tolerance = { rtol: 1e-6, atol: 1e-7 }
 
@@ -62,13 +71,23 @@ const tolerance = { rtol: 1e-6, atol: 1e-7 }
  * Trajectories where float32 cannot meet the bound over every step, each with its reason: the
  * bound holds for the first `steps` steps. Keys are trajectory ids, `optimizer/convention/config/problem`.
  */
-const exceptions: Readonly<Record<string, { readonly steps: number; readonly why: string }>> = {
+const ownExceptions: Readonly<Record<string, { readonly steps: number; readonly why: string }>> = {
   'lbfgs/optax/tuned/quadratic': {
     steps: 10,
     why:
       'L-BFGS with 3 pairs on a quadratic of condition 10⁴: the slow directions of H⁻¹ come from small differences inside sᵀy and yᵀy, which the stiff coordinate dominates, so a one-ulp difference in those sums (fluxion adds in float64, XLA in float32 and in another order) grows step by step once the stiff coordinates have converged (2e-6 relative at step 11, 5e-5 at step 21, 6e-3 at step 25: both trajectories are then driven by rounding)',
   },
 }
+
+/**
+ * The exceptions of a fixture family, beside its fixture: `<fixture>.exceptions.json`, of the same
+ * form as `ownExceptions` (a reason and a step count per trajectory id).
+ */
+const sidecarExceptions = Object.assign(
+  {},
+  ...fixtureNames.map((n) => n.replace(/\.json$/, '.exceptions.json')).filter((n) => readdirSync(dir).includes(n)).map((n) => read<Record<string, { steps: number; why: string }>>(n)),
+) as Readonly<Record<string, { readonly steps: number; readonly why: string }>>
+const exceptions = { ...ownExceptions, ...sidecarExceptions }
 
 /**
  * Trajectories that differ by algorithm, not by rounding (none today; Optax's first L-BFGS step,
@@ -96,8 +115,16 @@ const builders: Readonly<Record<string, (options: never) => Optimizer>> = {
   lbfgs: f.lbfgs,
 }
 
+/** The optimizer a trajectory names: a builder above, or the public export of that name. */
+const builderOf = (name: string): ((options: never) => Optimizer) | undefined => {
+  const own = builders[name]
+  if (own !== undefined) return own
+  const exported = (f as Readonly<Record<string, unknown>>)[name]
+  return typeof exported === 'function' ? (exported as (options: never) => Optimizer) : undefined
+}
+
 const build = (t: TrajectoryJson, problem: ProblemJson): Optimizer => {
-  const make = builders[t.optimizer]
+  const make = builderOf(t.optimizer)
   if (make === undefined) throw new Error(`${t.id}: no fluxion optimizer named ${t.optimizer}`)
   const m = problem.lrMultipliers === undefined ? undefined : unhex(problem.lrMultipliers)
   // the schedule's values are float32(α·m_k), the product taken in float64 as the generators do

@@ -1,0 +1,4 @@
+// placeholder, filled in by its owner this session
+import type { CatalogEntry } from './catalog.js'
+
+export const catalogWrappersExtra: readonly CatalogEntry[] = []
