@@ -30,7 +30,8 @@ const env = (name: string): string | undefined => (typeof process !== 'undefined
 
 /**
  * The factor on run counts for a backend, from `FLUXION_RUN_SCALE`: a comma-separated list of
- * `backend=factor` (e.g. `gpu:webgpu=0.5`, which CI sets for its software WebGPU adapter); 1 for a
+ * `backend=factor` (e.g. `gpu:webgpu=0.5`, which CI sets for its software WebGPU adapter, or
+ * `wasm=0.5`); 1 for a
  * backend not listed or when unset.
  */
 export const runScale = (backend?: string): number => {
@@ -41,7 +42,7 @@ export const runScale = (backend?: string): number => {
     const m = /^\s*([^=\s]+)\s*=\s*([0-9.]+)\s*$/.exec(entry)
     const f = m ? Number(m[2]) : NaN
     if (!m || !(f > 0)) throw new Error(`FLUXION_RUN_SCALE must be a list of backend=factor with factors > 0 (e.g. gpu:webgpu=0.5), got ${JSON.stringify(spec)}`)
-    if (!/^(cpu|gpu:(webgpu|webgl2|headlessgl|webasm|cpu))$/.test(m[1]!)) throw new Error(`FLUXION_RUN_SCALE names an unknown backend ${JSON.stringify(m[1])}; backends are cpu and gpu:<mode> (gpu:webgpu, gpu:webasm, ...)`)
+    if (!/^(cpu|wasm|gpu:(webgpu|webgl2|headlessgl|webasm|cpu))$/.test(m[1]!)) throw new Error(`FLUXION_RUN_SCALE names an unknown backend ${JSON.stringify(m[1])}; backends are cpu, wasm and gpu:<mode> (gpu:webgpu, gpu:webasm, ...)`)
     if (m[1] === backend) factor = f
   }
   return factor

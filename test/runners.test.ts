@@ -12,8 +12,9 @@ afterEach(() => {
 describe('run counts per backend (FLUXION_RUN_SCALE)', () => {
   it('scales the runs of the backends it lists, and only those, keeping at least one run', () => {
     delete process.env.FC_NUM_RUNS
-    process.env.FLUXION_RUN_SCALE = 'gpu:webgpu=0.5, gpu:webasm = 2'
+    process.env.FLUXION_RUN_SCALE = 'gpu:webgpu=0.5, gpu:webasm = 2, wasm=0.25'
     expect(runScale('gpu:webgpu')).toBe(0.5)
+    expect(runScale('wasm')).toBe(0.25)
     expect(runScale('gpu:webasm')).toBe(2)
     expect(runScale('cpu')).toBe(1)
     expect(runScale()).toBe(1)
