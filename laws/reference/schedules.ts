@@ -71,3 +71,54 @@ export const onecycleReference = (T: number, peak: number, pct: number, div: num
   if (j <= rise) return rise === 0 ? peak : cos(peak / div, peak, j / rise)
   return cos(peak, peak / div / finalDiv, (j - rise) / (T - rise))
 }
+
+/** Linear warmup to a constant (Optax `warmup_constant_schedule`): init + (peak − init)·k/W for k < W, peak after (and for W = 0). */
+export const warmupConstantReference = (init: number, peak: number, W: number) => (k: number): number => (k < W ? init + ((peak - init) * k) / W : peak)
+
+/**
+ * Linear warmup, then exponential decay from the peak (Optax `warmup_exponential_decay_schedule`):
+ * peak·r^e with e = j/T (⌊j/T⌋ with staircase), j = max(k − W − begin, 0), bounded by `end` on the
+ * side the decay moves towards.
+ */
+export const warmupExponentialDecayReference =
+  (init: number, peak: number, W: number, T: number, rate: number, begin: number, staircase: boolean, end: number | undefined) =>
+  (k: number): number => {
+    if (k < W) return init + ((peak - init) * k) / W
+    const j = Math.max(k - W - begin, 0)
+    const v = peak * rate ** (staircase ? Math.floor(j / T) : j / T)
+    if (end === undefined) return v
+    return rate < 1 ? Math.max(v, end) : Math.min(v, end)
+  }
+
+/**
+ * Piecewise interpolation (Optax `piecewise_interpolate_schedule`): values v₀ = init, vᵢ = vᵢ₋₁·sᵢ at
+ * the sorted boundaries bᵢ (b₀ = 0); on [bᵢ, bᵢ₊₁) the value goes from vᵢ to vᵢ₊₁ with
+ * f = (k − bᵢ)/(bᵢ₊₁ − bᵢ), linearly or as vᵢ₊₁ + (vᵢ − vᵢ₊₁)(1 + cos πf)/2; vₙ from bₙ on.
+ */
+export const piecewiseInterpolateReference = (type: 'linear' | 'cosine', init: number, boundaries: readonly number[], scales: readonly number[]) => (k: number): number => {
+  const order = boundaries.map((_, i) => i).sort((a, b) => boundaries[a]! - boundaries[b]!)
+  const b = [0, ...order.map((i) => boundaries[i]!)]
+  const v = [init]
+  order.forEach((i) => v.push(v[v.length - 1]! * scales[i]!))
+  for (let i = 0; i + 1 < b.length; i++) {
+    if (b[i]! <= k && k < b[i + 1]!) {
+      const f = (k - b[i]!) / (b[i + 1]! - b[i]!)
+      return type === 'linear' ? v[i]! + (v[i + 1]! - v[i]!) * f : v[i + 1]! + ((v[i]! - v[i + 1]!) * (1 + Math.cos(Math.PI * f))) / 2
+    }
+  }
+  return v[v.length - 1]!
+}
+
+/**
+ * Linear one-cycle (Optax `linear_onecycle_schedule`), its three phases written out: from peak/d to
+ * the peak over [0, r), back to peak/d over [r, s), then to peak/(d·d_final) over [s, T), with
+ * r = ⌊pctStart·T⌋ and s = ⌊pctFinal·T⌋; peak/(d·d_final) from T on.
+ */
+export const linearOnecycleReference = (T: number, peak: number, pctStart: number, pctFinal: number, d: number, dFinal: number) => (k: number): number => {
+  const [r, s] = [Math.floor(pctStart * T), Math.floor(pctFinal * T)]
+  const lerp = (a: number, b: number, f: number) => a + (b - a) * f
+  if (k < r) return lerp(peak / d, peak, k / r)
+  if (k < s) return lerp(peak, peak / d, (k - r) / (s - r))
+  if (k < T) return lerp(peak / d, peak / d / dFinal, (k - s) / (T - s))
+  return peak / d / dFinal
+}

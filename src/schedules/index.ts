@@ -1,2 +1,3 @@
 export * from './basic.js'
 export * from './cosine.js'
+export * from './warmup.js'
