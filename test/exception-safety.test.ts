@@ -146,15 +146,22 @@ const scheduled: Record<string, (s: (k: number) => number) => AnyTransformation>
 }
 
 describe('a schedule that throws, or gives NaN, after the first members computed', () => {
-  // two updates: the schedule throws from the second step on (count 1), so a construction that
-  // evaluates it at step 0 still builds
+  // up to four updates: the schedule throws from count 1 on, so a construction that evaluates it
+  // at step 0 still builds. Most transformations evaluate it at their second update; some later:
+  // ASGD at its third (PyTorch's η uses the previous step's rate), SAM and the conditional wrappers
+  // at the next update that runs their optimizer. One that never reaches count 1 fails the test
   const twoSteps = (t: AnyTransformation, { g, s, p }: { g: f.Params; s: unknown; p: f.Params }) => {
-    const [u, s1] = f.scope(() => t.update(g, s, p)) // the first step works; release its intermediates
-    dispose(u)
+    let state = s
     try {
-      return t.update(g, s1, p)
+      for (let k = 0; k < 3; k++) {
+        const [u, next] = f.scope(() => t.update(g, state, p)) // these steps work; release their intermediates
+        dispose(u, g, p, s)
+        if (state !== s) dispose(state, next, s)
+        state = next
+      }
+      return t.update(g, state, p)
     } finally {
-      dispose(s1, s)
+      if (state !== s) dispose(state, s)
     }
   }
 

@@ -30,11 +30,12 @@ import {
   tree,
 } from '../src/index.js'
 import { allClose, float32Tolerance } from '../laws/allclose.js'
-import { sequenceArb } from '../laws/arbitraries.js'
+import { hyperparametersArb, sequenceArb } from '../laws/arbitraries.js'
 import { HostTensor, type HostTree, toDevice, toHost } from '../laws/host.js'
 import * as ref from '../laws/reference/wrappers-extra.js'
 import { runTransform } from '../laws/run.js'
-import { assertLaw } from '../laws/runners.js'
+import { assertLaw, propertySeed, verifyTransformLaws } from '../laws/runners.js'
+import { catalogWrappersExtraMasking } from '../laws/catalog-wrappers-extra.js'
 import { backends } from './backends.js'
 
 type Leaves = Float64Array[]
@@ -384,6 +385,27 @@ describe('conditional wrappers: the predicate, the extras and the inner state', 
     expect(Number.isNaN(got[0])).toBe(true)
     expect(got[1]).toBe(-Infinity)
     dispose([params, u])
+  })
+})
+
+// conditionallyMask zeroes refused steps whatever the gradient, so it is outside the main catalogue
+// (whose non-finite check rejects a 0 step from a NaN gradient): its laws run here
+describe('laws of conditionallyMask, hyperparameters drawn from their codecs', () => {
+  it.each(catalogWrappersExtraMasking.map((e) => [e.name, e] as const))('%s', async (_n, entry) => {
+    const draws = fc.sample(hyperparametersArb(entry.hyperparameters), { numRuns: 1, seed: propertySeed() })
+    for (const hp of draws) {
+      const reports = await verifyTransformLaws(() => entry.make(hp), { backends, numRuns: 2, except: { associativity: 'covered by the chain laws of test/laws.test.ts' } })
+      expect(reports.filter((r) => !r.ok).map((r) => `${r.law} ${r.backend}: ${r.message}`), JSON.stringify(hp)).toEqual([])
+    }
+  }, 120_000)
+
+  it.each(backends.map((b) => [b.name, b] as const))('on %s, a refused step is an exact 0 update even for a NaN or ±∞ gradient, and the inner optimizer never sees it', async (_n, backend) => {
+    const t = f.conditionallyMask(f.sgd({ learningRate: 0.5, momentum: 0.9 }), (k: number) => k % 2 === 1)
+    const run = await runTransform(t, { w: new HostTensor([3], [1, 2, 3]) }, [{ w: new HostTensor([3], [NaN, Infinity, -Infinity]) }, { w: new HostTensor([3], [1, 1, 1]) }], backend)
+    const [u0, u1] = run.updates.map((u) => Array.from((u as { w: HostTensor }).w.data))
+    expect(u0!.every((x) => Object.is(x, 0))).toBe(true)
+    // the inner sgd's first step is −α·g: its momentum never held the masked NaN
+    expect(u1).toEqual([-0.5, -0.5, -0.5])
   })
 })
 
